@@ -1,0 +1,249 @@
+#define SUB_LOG_DOMAIN "cli"
+#include "subsetter/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <mongoc/mongoc.h>
+#include <yaml.h>
+
+#include "subsetter/log.h"
+#include "subsetter/settings.h"
+#include "subsetter/strutil.h"
+#include "subsetter/version.h"
+
+static const sub_command_t commands[] = {
+    {"doctor", sub_cmd_doctor, "check the connection, privileges, schemas and FiftyOne datasets",
+     sub_doctor_usage},
+    {"db", sub_cmd_db, "start, stop or inspect the embedded local mongod", sub_db_usage},
+    {"schema", sub_cmd_schema, "apply or check the validators and indexes of sql-free-schemas/",
+     sub_schema_usage},
+    {"config", sub_cmd_config, "show the effective settings and where each one came from",
+     sub_config_usage},
+    {NULL, NULL, NULL, NULL},
+};
+
+typedef struct {
+    bool help, version, json, quiet, verbose;
+    const char *env_file;
+    const char *job;
+    sub_kvlist_t flags; /* env name -> value */
+    const char *command;
+    char **rest;
+    int nrest;
+} args_t;
+
+static void print_help(FILE *out)
+{
+    fprintf(out, "usage: subsetter [options] <command> [args]\n\n"
+                 "Builds balanced, single-label image-classification subsets of large public\n"
+                 "collections, with MongoDB in FiftyOne's schema as the working store.\n\n"
+                 "commands:\n");
+    for (const sub_command_t *c = commands; c->name; c++)
+        fprintf(out, "  %-10s %s\n", c->name, c->summary);
+    fprintf(out, "  %-10s %s\n", "help", "show this text, or a command's (`help doctor`)");
+    fprintf(out, "  %-10s %s\n", "version", "print the version and the library versions");
+    fprintf(out, "\noptions (before or after the command):\n"
+                 "  -h, --help          help for subsetter or the command\n"
+                 "  --version           print the version\n"
+                 "  --json              machine-readable output on stdout\n"
+                 "  -q, --quiet         log errors only\n"
+                 "  -v, --verbose       log debug messages\n"
+                 "  --env-file PATH     .env file to read (default ./.env, or $SUBSETTER_ENV_FILE)\n"
+                 "  --job PATH          job YAML whose `settings:` section supplies defaults\n");
+    for (int i = 0; i < SUB_SET__COUNT; i++)
+        fprintf(out, "  --%s=VALUE\n      %s: %s%s%s%s\n", sub_settings[i].flag, sub_settings[i].env,
+                sub_settings[i].description, sub_settings[i].def ? " (default " : "",
+                sub_settings[i].def ? sub_settings[i].def : "", sub_settings[i].def ? ")" : "");
+    fprintf(out, "\nPrecedence: flags, then environment, then .env, then the job file, then "
+                 "defaults.\n\nexit codes:\n");
+    for (int c = 0; c < SUB_E__COUNT; c++)
+        fprintf(out, "  %3d  %s\n", sub_code_exit((sub_code_t)c),
+                sub_code_description((sub_code_t)c));
+}
+
+static const sub_command_t *find_command(const char *name)
+{
+    for (const sub_command_t *c = commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+static int usage_error(const char *what, const char *arg)
+{
+    fprintf(stderr, "subsetter: %s '%s'\n(see `subsetter --help`)\n", what, arg);
+    return sub_code_exit(SUB_E_USAGE);
+}
+
+/* "--name=value" or "--name value": returns the value and advances *i, or NULL. */
+static const char *option_value(int argc, char **argv, int *i, const char *eq)
+{
+    if (eq)
+        return eq + 1;
+    if (*i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+static bool take_valued(args_t *a, int argc, char **argv, int *i, int *rc)
+{
+    const char *arg = argv[*i] + 2;
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    char name[64];
+    if (n >= sizeof name)
+        return false;
+    memcpy(name, arg, n);
+    name[n] = '\0';
+
+    const sub_setting_t *s = sub_setting_by_flag(name, NULL);
+    bool is_env = strcmp(name, "env-file") == 0, is_job = strcmp(name, "job") == 0;
+    if (!s && !is_env && !is_job)
+        return false;
+    const char *v = option_value(argc, argv, i, eq);
+    if (!v) {
+        *rc = usage_error("this option needs a value:", argv[*i]);
+        return true;
+    }
+    if (is_env)
+        a->env_file = v;
+    else if (is_job)
+        a->job = v;
+    else
+        sub_kvlist_set(&a->flags, s->env, v, 0);
+    return true;
+}
+
+/* Returns -1 when parsing succeeded, else the exit code. */
+static int parse_args(int argc, char **argv, args_t *a)
+{
+    bool dashdash = false;
+    a->rest = sub_xmalloc((size_t)argc * sizeof *a->rest);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        int rc = -1;
+        if (dashdash || arg[0] != '-' || strcmp(arg, "-") == 0) {
+            if (!a->command)
+                a->command = arg;
+            else
+                a->rest[a->nrest++] = argv[i];
+        } else if (strcmp(arg, "--") == 0) {
+            dashdash = true;
+        } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            a->help = true;
+        } else if (strcmp(arg, "--version") == 0) {
+            a->version = true;
+        } else if (strcmp(arg, "--json") == 0) {
+            a->json = true;
+        } else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
+            a->quiet = true;
+        } else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
+            a->verbose = true;
+        } else if (sub_str_starts_with(arg, "--") && take_valued(a, argc, argv, &i, &rc)) {
+            if (rc >= 0)
+                return rc;
+        } else {
+            return usage_error("unknown option", arg);
+        }
+    }
+    return -1;
+}
+
+static int print_version(void)
+{
+    printf("subsetter %s\n", SUBSETTER_VERSION);
+    printf("libmongoc %s, libbson %s, libcurl %s, libyaml %s\n", mongoc_get_version(),
+           bson_get_version(), curl_version_info(CURLVERSION_NOW)->version,
+           yaml_get_version_string());
+    return 0;
+}
+
+static void set_log_level(const args_t *a, const sub_config_t *cfg)
+{
+    sub_log_level_t level = SUB_LOG_INFO;
+    sub_log_level_parse(sub_config_get(cfg, SUB_SET_LOG_LEVEL), &level);
+    if (a->quiet)
+        level = SUB_LOG_ERROR;
+    if (a->verbose)
+        level = SUB_LOG_DEBUG;
+    sub_log_threshold = level;
+}
+
+static int dispatch(args_t *a)
+{
+    if (a->version || (a->command && strcmp(a->command, "version") == 0))
+        return print_version();
+    if (!a->command) {
+        print_help(a->help ? stdout : stderr);
+        return a->help ? 0 : sub_code_exit(SUB_E_USAGE);
+    }
+    if (strcmp(a->command, "help") == 0) {
+        const sub_command_t *c = a->nrest ? find_command(a->rest[0]) : NULL;
+        if (a->nrest && !c)
+            return usage_error("no command named", a->rest[0]);
+        if (c)
+            fputs(c->usage, stdout);
+        else
+            print_help(stdout);
+        return 0;
+    }
+    const sub_command_t *c = find_command(a->command);
+    if (!c)
+        return usage_error("no command named", a->command);
+    if (a->help) {
+        fputs(c->usage, stdout);
+        return 0;
+    }
+
+    sub_cmd_ctx_t ctx = {.command = c->name, .json = a->json, .argc = a->nrest, .argv = a->rest};
+    sub_config_inputs_t in = {.flags = a->flags, .env_file = a->env_file, .job_file = a->job};
+    sub_error_t err = {0};
+    int rc;
+    if (!sub_config_load(&in, &ctx.cfg, &err))
+        rc = sub_cli_fail(&ctx, &err);
+    else {
+        set_log_level(a, &ctx.cfg);
+        rc = c->run(&ctx);
+    }
+    sub_config_release(&ctx.cfg);
+    return rc;
+}
+
+int sub_cli_main(int argc, char **argv)
+{
+    args_t a = {.flags = SUB_KVLIST_INIT};
+    int rc = parse_args(argc, argv, &a);
+    if (rc < 0)
+        rc = dispatch(&a);
+    sub_kvlist_release(&a.flags);
+    free(a.rest);
+    return rc;
+}
+
+void sub_cli_print_json(const bson_t *doc)
+{
+    char *s = bson_as_relaxed_extended_json(doc, NULL);
+    printf("%s\n", s);
+    bson_free(s);
+    fflush(stdout);
+}
+
+int sub_cli_fail(const sub_cmd_ctx_t *ctx, const sub_error_t *err)
+{
+    fprintf(stderr, "subsetter %s: %s\n", ctx->command ? ctx->command : "", err->msg);
+    if (ctx->json) {
+        bson_t doc = BSON_INITIALIZER, e;
+        BSON_APPEND_BOOL(&doc, "ok", false);
+        BSON_APPEND_DOCUMENT_BEGIN(&doc, "error", &e);
+        BSON_APPEND_UTF8(&e, "code", sub_code_name(err->code));
+        BSON_APPEND_INT32(&e, "exit", sub_code_exit(err->code));
+        BSON_APPEND_UTF8(&e, "message", err->msg);
+        bson_append_document_end(&doc, &e);
+        sub_cli_print_json(&doc);
+        bson_destroy(&doc);
+    }
+    return sub_code_exit(err->code);
+}

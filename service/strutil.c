@@ -1,0 +1,248 @@
+#define SUB_LOG_DOMAIN "strutil"
+#include "subsetter/strutil.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+static void oom(size_t n)
+{
+    fprintf(stderr, "subsetter: out of memory allocating %zu bytes\n", n);
+    abort();
+}
+
+void *sub_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom(n);
+    return p;
+}
+
+void *sub_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        oom(n);
+    return q;
+}
+
+char *sub_xstrdup(const char *s)
+{
+    return sub_xstrndup(s, strlen(s));
+}
+
+char *sub_xstrndup(const char *s, size_t n)
+{
+    char *p = sub_xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *sub_xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        oom(0);
+    char *p = sub_xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+static bool buf_reserve(sub_buf_t *b, size_t extra, sub_error_t *err)
+{
+    size_t need = b->len + extra + 1;
+    if (b->limit && b->len + extra > b->limit)
+        return sub_error_set(err, SUB_E_INTERNAL, 0, "buffer over its limit of %zu bytes",
+                             b->limit);
+    if (need <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2; /* geometric growth: appends stay amortized O(1) */
+    b->data = sub_xrealloc(b->data, cap);
+    b->cap = cap;
+    return true;
+}
+
+bool sub_buf_append(sub_buf_t *b, const void *data, size_t n, sub_error_t *err)
+{
+    if (!buf_reserve(b, n, err))
+        return false;
+    if (n)
+        memcpy(b->data + b->len, data, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return true;
+}
+
+bool sub_buf_appendc(sub_buf_t *b, char c, sub_error_t *err)
+{
+    return sub_buf_append(b, &c, 1, err);
+}
+
+bool sub_buf_appendf(sub_buf_t *b, sub_error_t *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return sub_error_set(err, SUB_E_INTERNAL, 0, "format error");
+    if (!buf_reserve(b, (size_t)n, err))
+        return false;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return true;
+}
+
+char *sub_buf_take(sub_buf_t *b)
+{
+    char *s = b->data ? b->data : sub_xstrdup("");
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return s;
+}
+
+void sub_buf_release(sub_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void sub_kvlist_set(sub_kvlist_t *l, const char *key, const char *value, unsigned line)
+{
+    for (size_t i = 0; i < l->len; i++) {
+        if (strcmp(l->items[i].key, key) == 0) {
+            free(l->items[i].value);
+            l->items[i].value = sub_xstrdup(value);
+            l->items[i].line = line;
+            return;
+        }
+    }
+    if (l->len == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->items = sub_xrealloc(l->items, l->cap * sizeof *l->items);
+    }
+    l->items[l->len].key = sub_xstrdup(key);
+    l->items[l->len].value = sub_xstrdup(value);
+    l->items[l->len].line = line;
+    l->len++;
+}
+
+const sub_kv_t *sub_kvlist_find(const sub_kvlist_t *l, const char *key)
+{
+    for (size_t i = 0; i < l->len; i++)
+        if (strcmp(l->items[i].key, key) == 0)
+            return &l->items[i];
+    return NULL;
+}
+
+const char *sub_kvlist_get(const sub_kvlist_t *l, const char *key)
+{
+    const sub_kv_t *kv = sub_kvlist_find(l, key);
+    return kv ? kv->value : NULL;
+}
+
+void sub_kvlist_release(sub_kvlist_t *l)
+{
+    for (size_t i = 0; i < l->len; i++) {
+        free(l->items[i].key);
+        free(l->items[i].value);
+    }
+    free(l->items);
+    l->items = NULL;
+    l->len = l->cap = 0;
+}
+
+char *sub_path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    while (la > 1 && a[la - 1] == '/')
+        la--;
+    while (*b == '/')
+        b++;
+    return sub_xasprintf("%.*s/%s", (int)la, a, b);
+}
+
+char *sub_path_expand_home(const char *path)
+{
+    if (path[0] != '~' || (path[1] != '\0' && path[1] != '/'))
+        return sub_xstrdup(path);
+    const char *home = getenv("HOME");
+    if (!home || !*home)
+        home = "/";
+    return sub_xasprintf("%s%s", home, path + 1);
+}
+
+bool sub_mkdir_p(const char *dir, sub_error_t *err)
+{
+    char *p = sub_xstrdup(dir);
+    bool ok = true;
+    for (char *s = p + 1;; s++) {
+        char c = *s;
+        if (c != '/' && c != '\0')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+            ok = sub_error_set(err, SUB_E_IO, errno, "mkdir %s: %s", p, strerror(errno));
+            break;
+        }
+        *s = c;
+        if (c == '\0')
+            break;
+    }
+    struct stat st;
+    if (ok && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        ok = sub_error_set(err, SUB_E_IO, ENOTDIR, "%s: not a directory", dir);
+    free(p);
+    return ok;
+}
+
+bool sub_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+bool sub_parse_bool(const char *s, bool *out)
+{
+    static const char *yes[] = {"true", "yes", "on", "1"};
+    static const char *no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool sub_str_starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}

@@ -1,0 +1,112 @@
+/* test_strutil.c - buffers, key/value lists, paths, number parsing. */
+#include <sys/stat.h>
+
+#include "check.h"
+#include "subsetter/strutil.h"
+
+static void test_buf_limit(void)
+{
+    sub_buf_t b = SUB_BUF_INIT;
+    sub_error_t err;
+    b.limit = 10;
+    CHECK_OK(sub_buf_append(&b, "12345", 5, &err), &err);
+    CHECK_OK(sub_buf_appendf(&b, &err, "%d", 6789), &err);
+    CHECK_STR_EQ(b.data, "123456789");
+    CHECK_OK(sub_buf_appendc(&b, '0', &err), &err);
+    CHECK_FAILS(sub_buf_appendc(&b, 'x', &err), &err, SUB_E_INTERNAL);
+    CHECK_EQ(b.len, 10); /* a refused append leaves the buffer as it was */
+    CHECK_STR_EQ(b.data, "1234567890");
+    char *s = sub_buf_take(&b);
+    CHECK_STR_EQ(s, "1234567890");
+    CHECK(b.data == NULL);
+    free(s);
+    s = sub_buf_take(&b);
+    CHECK_STR_EQ(s, "");
+    free(s);
+}
+
+static void test_kvlist(void)
+{
+    sub_kvlist_t l = SUB_KVLIST_INIT;
+    for (int i = 0; i < 40; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "K%d", i);
+        sub_kvlist_set(&l, k, "v", (unsigned)i);
+    }
+    sub_kvlist_set(&l, "K7", "seven", 99);
+    CHECK_EQ(l.len, 40);
+    CHECK_STR_EQ(sub_kvlist_get(&l, "K7"), "seven");
+    CHECK_EQ(sub_kvlist_find(&l, "K7")->line, 99);
+    CHECK(sub_kvlist_get(&l, "nope") == NULL);
+    sub_kvlist_release(&l);
+    CHECK_EQ(l.len, 0);
+}
+
+static void test_path_join(void)
+{
+    char *p = sub_path_join("/a/b/", "/c");
+    CHECK_STR_EQ(p, "/a/b/c");
+    free(p);
+    p = sub_path_join("/", "x");
+    CHECK_STR_EQ(p, "/x");
+    free(p);
+    setenv("HOME", "/home/u", 1);
+    p = sub_path_expand_home("~/fiftyone");
+    CHECK_STR_EQ(p, "/home/u/fiftyone");
+    free(p);
+    p = sub_path_expand_home("~other/x"); /* ~user is not expanded */
+    CHECK_STR_EQ(p, "~other/x");
+    free(p);
+}
+
+static void test_parse_int(void)
+{
+    int64_t v;
+    CHECK(sub_parse_int64("10000", 1, 100000, &v));
+    CHECK_EQ(v, 10000);
+    CHECK(!sub_parse_int64("0", 1, 10, &v));
+    CHECK(!sub_parse_int64("10x", 1, 100, &v));
+    CHECK(!sub_parse_int64("", 1, 100, &v));
+    CHECK(!sub_parse_int64("99999999999999999999", INT64_MIN, INT64_MAX, &v));
+    CHECK(sub_parse_int64("-5", -10, 10, &v));
+    CHECK_EQ(v, -5);
+}
+
+static void test_parse_bool(void)
+{
+    bool b;
+    CHECK(sub_parse_bool("Yes", &b) && b);
+    CHECK(sub_parse_bool("off", &b) && !b);
+    CHECK(sub_parse_bool("1", &b) && b);
+    CHECK(!sub_parse_bool("maybe", &b));
+}
+
+static void test_mkdir_p(void)
+{
+    char *dir = sub_test_tmpdir();
+    char *deep = sub_path_join(dir, "a/b/c");
+    sub_error_t err;
+    CHECK_OK(sub_mkdir_p(deep, &err), &err);
+    CHECK_OK(sub_mkdir_p(deep, &err), &err); /* idempotent */
+    struct stat st;
+    CHECK_EQ(stat(deep, &st), 0);
+    char *file = sub_test_write_file(dir, "f", "x");
+    char *under = sub_path_join(file, "sub");
+    CHECK_FAILS(sub_mkdir_p(under, &err), &err, SUB_E_IO);
+    CHECK_CONTAINS(err.msg, "/f");
+    free(under);
+    free(file);
+    free(deep);
+    free(dir);
+}
+
+static const sub_test_t tests[] = {
+    {"buf_limit", test_buf_limit},   {"kvlist", test_kvlist},         {"path_join", test_path_join},
+    {"parse_int", test_parse_int},   {"parse_bool", test_parse_bool}, {"mkdir_p", test_mkdir_p},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return sub_test_main(argc, argv, tests);
+}
