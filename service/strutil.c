@@ -175,6 +175,8 @@ char *sub_path_join(const char *a, const char *b)
         la--;
     while (*b == '/')
         b++;
+    if (la == 1 && a[0] == '/')
+        la = 0; /* "/" + "x" is "/x", not "//x" */
     return sub_xasprintf("%.*s/%s", (int)la, a, b);
 }
 
