@@ -45,17 +45,19 @@ static void print_help(FILE *out)
         fprintf(out, "  %-10s %s\n", c->name, c->summary);
     fprintf(out, "  %-10s %s\n", "help", "show this text, or a command's (`help doctor`)");
     fprintf(out, "  %-10s %s\n", "version", "print the version and the library versions");
-    fprintf(out, "\noptions (before or after the command):\n"
-                 "  -h, --help          help for subsetter or the command\n"
-                 "  --version           print the version\n"
-                 "  --json              machine-readable output on stdout\n"
-                 "  -q, --quiet         log errors only\n"
-                 "  -v, --verbose       log debug messages\n"
-                 "  --env-file PATH     .env file to read (default ./.env, or $SUBSETTER_ENV_FILE)\n"
-                 "  --job PATH          job YAML whose `settings:` section supplies defaults\n");
+    fprintf(out,
+            "\noptions (before or after the command):\n"
+            "  -h, --help          help for subsetter or the command\n"
+            "  --version           print the version\n"
+            "  --json              machine-readable output on stdout\n"
+            "  -q, --quiet         log errors only\n"
+            "  -v, --verbose       log debug messages\n"
+            "  --env-file PATH     .env file to read (default ./.env, or $SUBSETTER_ENV_FILE)\n"
+            "  --job PATH          job YAML whose `settings:` section supplies defaults\n");
     for (int i = 0; i < SUB_SET__COUNT; i++)
-        fprintf(out, "  --%s=VALUE\n      %s: %s%s%s%s\n", sub_settings[i].flag, sub_settings[i].env,
-                sub_settings[i].description, sub_settings[i].def ? " (default " : "",
+        fprintf(out, "  --%s=VALUE\n      %s: %s%s%s%s\n", sub_settings[i].flag,
+                sub_settings[i].env, sub_settings[i].description,
+                sub_settings[i].def ? " (default " : "",
                 sub_settings[i].def ? sub_settings[i].def : "", sub_settings[i].def ? ")" : "");
     fprintf(out, "\nPrecedence: flags, then environment, then .env, then the job file, then "
                  "defaults.\n\nexit codes:\n");

@@ -89,8 +89,9 @@ int sub_cmd_db(sub_cmd_ctx_t *ctx)
     const char *action = ctx->argc == 1 ? ctx->argv[0] : "";
 
     if (sub_config_get(&ctx->cfg, SUB_SET_DATABASE_URI))
-        fprintf(stderr, "subsetter db: note: FIFTYONE_DATABASE_URI is set (%s), so other commands "
-                        "use that server, not this one\n",
+        fprintf(stderr,
+                "subsetter db: note: FIFTYONE_DATABASE_URI is set (%s), so other commands "
+                "use that server, not this one\n",
                 sub_config_origin(&ctx->cfg, SUB_SET_DATABASE_URI));
     if (strcmp(action, "start") == 0)
         rc = db_start(ctx, &info, &err);

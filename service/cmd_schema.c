@@ -54,10 +54,10 @@ static void report_text(const sub_schema_report_t *rep, bool apply)
     for (size_t i = 0; i < rep->len; i++) {
         const sub_schema_result_t *r = &rep->items[i];
         printf("%-24s %s", r->collection,
-               !r->exists ? "missing"
-               : !r->validator_ok ? "validator differs"
+               !r->exists           ? "missing"
+               : !r->validator_ok   ? "validator differs"
                : r->missing_indexes ? "indexes missing"
-                                   : "in place");
+                                    : "in place");
         if (r->missing_indexes && r->exists)
             printf(" (%s)", r->missing_indexes);
         if (apply)

@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
 #include "subsetter/dotenv.h"
 #include "subsetter/log.h"
@@ -93,8 +93,8 @@ bool sub_config_check_value(sub_setting_id_t id, const char *value, const char *
     case SUB_TYPE_VERSION:
         if (!sub_version_parse(value, ver))
             return sub_error_set(err, SUB_E_CONFIG, 0,
-                                 "%s (%s): expected a version like 4.4 or 1.11.0, got '%s'",
-                                 s->env, origin, value);
+                                 "%s (%s): expected a version like 4.4 or 1.11.0, got '%s'", s->env,
+                                 origin, value);
         return true;
     case SUB_TYPE_PATH:
     case SUB_TYPE_STRING:
@@ -144,8 +144,7 @@ out:
     return ok;
 }
 
-static bool load_dotenv_layer(const sub_config_inputs_t *in, sub_config_t *cfg,
-                              sub_error_t *err)
+static bool load_dotenv_layer(const sub_config_inputs_t *in, sub_config_t *cfg, sub_error_t *err)
 {
     const char *path = in->env_file ? in->env_file : getenv("SUBSETTER_ENV_FILE");
     bool required = path != NULL;
@@ -155,7 +154,8 @@ static bool load_dotenv_layer(const sub_config_inputs_t *in, sub_config_t *cfg,
     cfg->env_file = sub_xstrdup(path ? path : ".env");
     if (!sub_dotenv_parse_file(cfg->env_file, required, &kv, err))
         goto out;
-    cfg->env_file_found = kv.len > 0 || access(cfg->env_file, R_OK) == 0;
+    struct stat st;
+    cfg->env_file_found = stat(cfg->env_file, &st) == 0 && S_ISREG(st.st_mode);
     for (size_t i = 0; i < kv.len; i++) {
         sub_setting_id_t id;
         /* A .env is shared with FiftyOne and other tools: keys that are not ours are

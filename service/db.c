@@ -12,7 +12,7 @@
 #include "subsetter/uri.h"
 
 /* Server error codes (src/mongo/base/error_codes.yml). */
-#define SERVER_UNAUTHORIZED 13
+#define SERVER_UNAUTHORIZED          13
 #define SERVER_AUTHENTICATION_FAILED 18
 
 void sub_db_global_init(void)
@@ -125,8 +125,8 @@ static bool check_version(const sub_config_t *cfg, sub_db_t *db, sub_error_t *er
         return sub_error_set(err, SUB_E_SERVER_VERSION, 0,
                              "%s runs MongoDB %s, older than the minimum %s "
                              "(SUBSETTER_MIN_SERVER_VERSION, from %s)",
-                             db->uri_redacted, *db->server_version ? db->server_version : "?",
-                             min, sub_config_origin(cfg, SUB_SET_MIN_SERVER_VERSION));
+                             db->uri_redacted, *db->server_version ? db->server_version : "?", min,
+                             sub_config_origin(cfg, SUB_SET_MIN_SERVER_VERSION));
     return true;
 }
 
@@ -136,16 +136,16 @@ static bool connect_client(const sub_config_t *cfg, const char *uri_str, sub_db_
     bson_error_t be;
     mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_str, &be);
     if (!uri)
-        return sub_error_set(err, SUB_E_CONFIG, 0, "FIFTYONE_DATABASE_URI %s: %s",
-                             db->uri_redacted, be.message);
+        return sub_error_set(err, SUB_E_CONFIG, 0, "FIFTYONE_DATABASE_URI %s: %s", db->uri_redacted,
+                             be.message);
     apply_timeouts(cfg, uri);
     mongoc_uri_set_appname(uri, "subsetter");
     db->tls = mongoc_uri_get_tls(uri);
     db->client = mongoc_client_new_from_uri_with_error(uri, &be);
     mongoc_uri_destroy(uri);
     if (!db->client)
-        return sub_error_set(err, SUB_E_CONFIG, 0, "FIFTYONE_DATABASE_URI %s: %s",
-                             db->uri_redacted, be.message);
+        return sub_error_set(err, SUB_E_CONFIG, 0, "FIFTYONE_DATABASE_URI %s: %s", db->uri_redacted,
+                             be.message);
     mongoc_client_set_error_api(db->client, MONGOC_ERROR_API_VERSION_2);
     db->db = mongoc_client_get_database(db->client, db->db_name);
     return true;
@@ -187,16 +187,15 @@ void sub_db_close(sub_db_t *db)
     memset(db, 0, sizeof *db);
 }
 
-bool sub_db_command(sub_db_t *db, bool admin, const bson_t *cmd, bson_t *reply,
-                    sub_error_t *err)
+bool sub_db_command(sub_db_t *db, bool admin, const bson_t *cmd, bson_t *reply, sub_error_t *err)
 {
     bson_error_t be;
     const char *name = admin ? "admin" : db->db_name;
     if (mongoc_client_command_simple(db->client, name, cmd, NULL, reply, &be))
         return true;
     bson_iter_t it;
-    const char *cmd_name = bson_iter_init(&it, cmd) && bson_iter_next(&it) ? bson_iter_key(&it)
-                                                                             : "command";
+    const char *cmd_name =
+        bson_iter_init(&it, cmd) && bson_iter_next(&it) ? bson_iter_key(&it) : "command";
     char *what = sub_xasprintf("%s on %s", cmd_name, name);
     sub_db_error(&be, what, err);
     free(what);

@@ -33,8 +33,8 @@ const char sub_doctor_usage[] =
  * the built-in role readWrite. collMod (dbAdmin) is needed only when a new release
  * changes a validator, so it is reported but not required. */
 static const char *const required_actions[] = {
-    "find", "insert", "update", "remove", "createCollection", "createIndex",
-    "dropCollection", "listCollections", "listIndexes", NULL};
+    "find",        "insert",         "update",          "remove",      "createCollection",
+    "createIndex", "dropCollection", "listCollections", "listIndexes", NULL};
 static const char *const optional_actions[] = {"collMod", NULL};
 
 typedef struct {
@@ -91,13 +91,15 @@ static void check_topology(doctor_t *d)
         topo = sub_xstrdup("unknown (hello failed)");
     } else if (sub_bson_get_str(&reply, "setName")) {
         bson_iter_t it;
-        bool primary = bson_iter_init_find(&it, &reply, "isWritablePrimary") &&
-                       bson_iter_as_bool(&it);
-        topo = sub_xasprintf("replica set %s (connected to %s, %s)", sub_bson_get_str(&reply, "setName"),
+        bool primary =
+            bson_iter_init_find(&it, &reply, "isWritablePrimary") && bson_iter_as_bool(&it);
+        topo = sub_xasprintf("replica set %s (connected to %s, %s)",
+                             sub_bson_get_str(&reply, "setName"),
                              sub_bson_get_str(&reply, "me") ? sub_bson_get_str(&reply, "me") : "?",
                              primary ? "primary" : "secondary");
         BSON_APPEND_UTF8(&d->report, "replica_set", sub_bson_get_str(&reply, "setName"));
-    } else if (sub_bson_get_str(&reply, "msg") && strcmp(sub_bson_get_str(&reply, "msg"), "isdbgrid") == 0) {
+    } else if (sub_bson_get_str(&reply, "msg") &&
+               strcmp(sub_bson_get_str(&reply, "msg"), "isdbgrid") == 0) {
         topo = sub_xstrdup("sharded cluster (mongos)");
     } else {
         topo = sub_xstrdup("standalone");
@@ -120,10 +122,12 @@ static bool privilege_grants(const bson_t *privs, const char *db, const char *ac
         bson_t priv, res, actions;
         bson_iter_t rit;
         if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !sub_bson_get_doc(privs, bson_iter_key(&it), &priv) ||
-            !sub_bson_get_doc(&priv, "resource", &res) || !sub_bson_get_doc(&priv, "actions", &actions))
+            !sub_bson_get_doc(&priv, "resource", &res) ||
+            !sub_bson_get_doc(&priv, "actions", &actions))
             continue;
         bool any = bson_iter_init_find(&rit, &res, "anyResource") && bson_iter_as_bool(&rit);
-        const char *rdb = sub_bson_get_str(&res, "db"), *rcoll = sub_bson_get_str(&res, "collection");
+        const char *rdb = sub_bson_get_str(&res, "db"),
+                   *rcoll = sub_bson_get_str(&res, "collection");
         bool match = any || (rdb && rcoll && (!*rdb || strcmp(rdb, db) == 0) && !*rcoll);
         if (!match || !bson_iter_init(&ait, &actions))
             continue;
@@ -167,8 +171,8 @@ static void list_users(doctor_t *d, const bson_t *auth, sub_buf_t *users)
         while (bson_iter_next(&it)) {
             bson_t r;
             if (sub_bson_get_doc(&arr, bson_iter_key(&it), &r))
-                sub_buf_appendf(&roles, NULL, "%s%s@%s", roles.len ? ", " : "", sub_bson_get_str(&r, "role"),
-                                sub_bson_get_str(&r, "db"));
+                sub_buf_appendf(&roles, NULL, "%s%s@%s", roles.len ? ", " : "",
+                                sub_bson_get_str(&r, "role"), sub_bson_get_str(&r, "db"));
         }
     }
     if (users->len) {
@@ -194,9 +198,9 @@ static void check_privileges(doctor_t *d, bool unauthenticated_reads_work)
         bson_init(&privs);
     list_users(d, &auth, &users);
     if (!users.len) {
-        line(d, "user", "none (%s)", unauthenticated_reads_work
-                                         ? "the server does not require authentication"
-                                         : "not authenticated");
+        line(d, "user", "none (%s)",
+             unauthenticated_reads_work ? "the server does not require authentication"
+                                        : "not authenticated");
         BSON_APPEND_NULL(&d->report, "user");
         if (unauthenticated_reads_work) {
             line(d, "privileges", "all (authentication is not enforced)");
@@ -212,8 +216,10 @@ static void check_privileges(doctor_t *d, bool unauthenticated_reads_work)
     bson_append_array_end(&d->report, &opt);
     BSON_APPEND_BOOL(&d->report, "privileges_ok", n == 0);
     if (n) {
-        line(d, "privileges", "MISSING on database %s: %s (the built-in role readWrite on %s "
-             "grants them all)", d->db.db_name, miss.data, d->db.db_name);
+        line(d, "privileges",
+             "MISSING on database %s: %s (the built-in role readWrite on %s "
+             "grants them all)",
+             d->db.db_name, miss.data, d->db.db_name);
         sub_error_set(&d->err, SUB_E_PRIVILEGE, 0,
                       "the user lacks %s on database %s; grant it the role readWrite on %s",
                       miss.data, d->db.db_name, d->db.db_name);
@@ -260,13 +266,16 @@ static bool check_schemas(doctor_t *d)
         bson_append_document_end(&arr, &one);
         if (!r->exists || !r->validator_ok || r->missing_indexes)
             sub_buf_appendf(&missing, NULL, "%s%s (%s)", missing.len ? ", " : "", r->collection,
-                            !r->exists ? "missing" : !r->validator_ok ? "validator differs"
-                                                                      : "indexes missing");
+                            !r->exists         ? "missing"
+                            : !r->validator_ok ? "validator differs"
+                                               : "indexes missing");
     }
     bson_append_array_end(&d->report, &arr);
     if (missing.len)
-        line(d, "schemas", "not in place: %s; the first stage applies them, or run "
-             "`subsetter schema apply`", missing.data);
+        line(d, "schemas",
+             "not in place: %s; the first stage applies them, or run "
+             "`subsetter schema apply`",
+             missing.data);
     else
         line(d, "schemas", "in place: validators and indexes of %zu collections", rep.len);
     sub_buf_release(&missing);
@@ -289,7 +298,8 @@ static void check_datasets(doctor_t *d)
     sub_bson_array_t keys = {.arr = &arr};
     BSON_APPEND_ARRAY_BEGIN(&d->report, "datasets", &arr);
     while (mongoc_cursor_next(c, &doc)) {
-        const char *name = sub_bson_get_str(doc, "name"), *samples = sub_bson_get_str(doc, "sample_collection_name");
+        const char *name = sub_bson_get_str(doc, "name"),
+                   *samples = sub_bson_get_str(doc, "sample_collection_name");
         if (!name || !samples)
             continue;
         mongoc_collection_t *sc = mongoc_database_get_collection(d->db.db, samples);

@@ -35,9 +35,9 @@ static size_t blank_len(const char *p)
         return 3;
     if (u[0] == 0xe3 && u[1] == 0x80 && u[2] == 0x80) /* U+3000 */
         return 3;
+    /* U+2000-200A, U+2028, U+2029, U+202F */
     if (u[0] == 0xe2 && u[1] == 0x80 &&
-        (u[2] <= 0x8a || u[2] == 0xa8 || u[2] == 0xa9 ||
-         u[2] == 0xaf)) /* U+2000-200A, 2028, 2029, 202F */
+        (u[2] <= 0x8a || u[2] == 0xa8 || u[2] == 0xa9 || u[2] == 0xaf))
         return 3;
     if (u[0] == 0xe2 && u[1] == 0x81 && u[2] == 0x9f) /* U+205F */
         return 3;

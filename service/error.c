@@ -51,8 +51,8 @@ void sub_error_clear(sub_error_t *err)
 const char *sub_code_name(sub_code_t code)
 {
     switch (code) {
-#define SUB_X(name, exit_code, msg)                                                        \
-    case SUB_E_##name:                                                                     \
+#define SUB_X(name, exit_code, msg) \
+    case SUB_E_##name:              \
         return #name;
         SUB_ERROR_MAP(SUB_X)
 #undef SUB_X
@@ -64,8 +64,8 @@ const char *sub_code_name(sub_code_t code)
 const char *sub_code_description(sub_code_t code)
 {
     switch (code) {
-#define SUB_X(name, exit_code, msg)                                                        \
-    case SUB_E_##name:                                                                     \
+#define SUB_X(name, exit_code, msg) \
+    case SUB_E_##name:              \
         return msg;
         SUB_ERROR_MAP(SUB_X)
 #undef SUB_X
@@ -77,8 +77,8 @@ const char *sub_code_description(sub_code_t code)
 int sub_code_exit(sub_code_t code)
 {
     switch (code) {
-#define SUB_X(name, exit_code, msg)                                                        \
-    case SUB_E_##name:                                                                     \
+#define SUB_X(name, exit_code, msg) \
+    case SUB_E_##name:              \
         return exit_code;
         SUB_ERROR_MAP(SUB_X)
 #undef SUB_X

@@ -87,8 +87,8 @@ void sub_log_write(sub_log_level_t level, const char *domain, const char *fmt, .
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ldZ %-5s %s %s\n", ts, now.tv_nsec / 1000000L, level_names[level], domain,
-            line);
+    fprintf(stderr, "%s.%03ldZ %-5s %s %s\n", ts, now.tv_nsec / 1000000L, level_names[level],
+            domain, line);
 }
 
 static void mongoc_handler(mongoc_log_level_t level, const char *domain, const char *message,

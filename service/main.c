@@ -1,5 +1,6 @@
 /* main.c - the subsetter binary: library set-up, the command line, tear-down.
- * Everything else lives in the core library (the other files of service/), which the tests link too. */
+ * Everything else lives in the core library (the other files of service/), which the tests link
+ * too. */
 #include <curl/curl.h>
 
 #include "subsetter/cli.h"

@@ -79,8 +79,7 @@ static bool lock_acquire(const char *path, int *fd_out, sub_error_t *err)
         if (errno != EWOULDBLOCK || waited >= LOCK_WAIT_SECONDS * 1000) {
             int e = errno;
             close(fd);
-            return sub_error_set(err, SUB_E_MONGOD, e,
-                                 "lock %s: %s", path,
+            return sub_error_set(err, SUB_E_MONGOD, e, "lock %s: %s", path,
                                  e == EWOULDBLOCK ? "held by another subsetter process for over "
                                                     "120 s"
                                                   : strerror(e));
@@ -202,7 +201,8 @@ bool sub_mongod_find_binary(const sub_config_t *cfg, char **out, sub_error_t *er
     *out = NULL;
     if (explicit) {
         if (!is_executable(explicit))
-            return sub_error_set(err, SUB_E_MONGOD, 0, "SUBSETTER_MONGOD (%s): %s is not an executable file",
+            return sub_error_set(err, SUB_E_MONGOD, 0,
+                                 "SUBSETTER_MONGOD (%s): %s is not an executable file",
                                  sub_config_origin(cfg, SUB_SET_MONGOD), explicit);
         *out = sub_xstrdup(explicit);
         return true;
@@ -252,9 +252,9 @@ static void child_exec(const char *binary, const paths_t *p, int port)
         dup2(devnull, 2);
     }
     setsid();
-    const char *argv[] = {binary,  "--dbpath",   p->dbpath,      "--bind_ip", "127.0.0.1",
-                          "--port", portbuf,     "--nounixsocket", "--fork",  "--logpath",
-                          p->logpath, "--logappend", "--pidfilepath", p->pid_path, NULL};
+    const char *argv[] = {binary,     "--dbpath",    p->dbpath,        "--bind_ip", "127.0.0.1",
+                          "--port",   portbuf,       "--nounixsocket", "--fork",    "--logpath",
+                          p->logpath, "--logappend", "--pidfilepath",  p->pid_path, NULL};
     execv(binary, (char *const *)argv);
     _exit(127);
 }
@@ -320,8 +320,7 @@ static bool start_locked(const sub_config_t *cfg, const paths_t *p, sub_mongod_i
                           strerror(errno));
             break;
         }
-        SUB_LOG(SUB_LOG_INFO, "starting %s on 127.0.0.1:%d, data in %s", binary, port,
-                p->dbpath);
+        SUB_LOG(SUB_LOG_INFO, "starting %s on 127.0.0.1:%d, data in %s", binary, port, p->dbpath);
         if (!spawn_once(binary, p, port, &pid, err))
             continue;
         if (!state_write(p->state_path, pid, port, err)) {

@@ -9,7 +9,7 @@
 #include "subsetter/strutil.h"
 
 /* Server error codes (src/mongo/base/error_codes.yml). */
-#define SERVER_UNAUTHORIZED 13
+#define SERVER_UNAUTHORIZED     13
 #define SERVER_NAMESPACE_EXISTS 48
 
 bool sub_schema_parse(const sub_schema_file_t *f, bson_t *spec, sub_error_t *err)
@@ -20,21 +20,22 @@ bool sub_schema_parse(const sub_schema_file_t *f, bson_t *spec, sub_error_t *err
     bson_t *parsed = bson_new_from_json((const uint8_t *)f->json, -1, &be);
     if (!parsed) {
         bson_init(spec);
-        return sub_error_set(err, SUB_E_CONFIG, 0, "sql-free-schemas/%s: %s", f->name,
-                             be.message);
+        return sub_error_set(err, SUB_E_CONFIG, 0, "sql-free-schemas/%s: %s", f->name, be.message);
     }
     bson_copy_to(parsed, spec);
     bson_destroy(parsed);
-    if (!sub_bson_get_str(spec, "collection") || !sub_str_starts_with(sub_bson_get_str(spec, "collection"),
-                                                             "subsetter."))
+    if (!sub_bson_get_str(spec, "collection") ||
+        !sub_str_starts_with(sub_bson_get_str(spec, "collection"), "subsetter."))
         return sub_error_set(err, SUB_E_CONFIG, 0,
                              "sql-free-schemas/%s: \"collection\" must name a subsetter.* "
-                             "collection", f->name);
+                             "collection",
+                             f->name);
     if (!sub_bson_get_doc(spec, "validator", &v) || !sub_bson_get_str(spec, "validationLevel") ||
         !sub_bson_get_str(spec, "validationAction"))
         return sub_error_set(err, SUB_E_CONFIG, 0,
                              "sql-free-schemas/%s: needs validator, validationLevel and "
-                             "validationAction", f->name);
+                             "validationAction",
+                             f->name);
     if (!sub_bson_get_doc(spec, "indexes", &idx) || !bson_iter_init(&it, &idx))
         return sub_error_set(err, SUB_E_CONFIG, 0, "sql-free-schemas/%s: needs an indexes array",
                              f->name);
@@ -102,8 +103,7 @@ static bool index_present(bson_t *const *have_list, size_t n, const bson_t *want
 }
 
 /* Fills missing_indexes: spec indexes absent by name or with another key. */
-static bool index_status(sub_db_t *db, const bson_t *spec, sub_schema_result_t *r,
-                         sub_error_t *err)
+static bool index_status(sub_db_t *db, const bson_t *spec, sub_schema_result_t *r, sub_error_t *err)
 {
     free(r->missing_indexes);
     r->missing_indexes = NULL;
@@ -135,7 +135,8 @@ static bool index_status(sub_db_t *db, const bson_t *spec, sub_schema_result_t *
         bson_t want;
         sub_bson_get_doc(&idx, bson_iter_key(&it), &want);
         if (!index_present(have, n, &want))
-            sub_buf_appendf(&missing, NULL, "%s%s", missing.len ? "," : "", sub_bson_get_str(&want, "name"));
+            sub_buf_appendf(&missing, NULL, "%s%s", missing.len ? "," : "",
+                            sub_bson_get_str(&want, "name"));
     }
     if (missing.len)
         r->missing_indexes = sub_buf_take(&missing);
@@ -224,8 +225,7 @@ static bool create_indexes(sub_db_t *db, const bson_t *spec, sub_schema_result_t
     return ok;
 }
 
-static bool for_each_schema(sub_db_t *db, sub_schema_report_t *rep, bool apply,
-                            sub_error_t *err)
+static bool for_each_schema(sub_db_t *db, sub_schema_report_t *rep, bool apply, sub_error_t *err)
 {
     size_t n = 0;
     while (sub_schema_files[n].name)

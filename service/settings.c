@@ -5,7 +5,7 @@
 #include <string.h>
 
 const sub_setting_t sub_settings[SUB_SET__COUNT] = {
-#define SUB_X(id, env, flag, yaml, type, def, secret, desc)                                \
+#define SUB_X(id, env, flag, yaml, type, def, secret, desc) \
     [SUB_SET_##id] = {env, flag, yaml, type, def, secret, desc},
     SUB_SETTINGS_MAP(SUB_X)
 #undef SUB_X

@@ -53,12 +53,12 @@ static sub_yaml_node_t *node_new(sub_yaml_kind_t kind, const yaml_mark_t *mark)
     return n;
 }
 
-/* Appends to a collection. The capacity is implied by len: arrays grow to the next power
- * of two, so the node needs no capacity field. */
+/* Appends to a collection. The capacity is implied by len: the arrays are full exactly
+ * when len is 0 or a power of two, and then double, so the node needs no capacity field. */
 static void node_push(sub_yaml_node_t *n, sub_yaml_node_t *key, sub_yaml_node_t *value)
 {
     if ((n->len & (n->len - 1)) == 0) {
-        size_t cap = n->len ? n->len * 2 : 4;
+        size_t cap = n->len ? n->len * 2 : 1;
         n->values = sub_xrealloc(n->values, cap * sizeof *n->values);
         if (n->kind == SUB_YAML_MAPPING)
             n->keys = sub_xrealloc(n->keys, cap * sizeof *n->keys);
@@ -207,7 +207,7 @@ static size_t keyset_add(keyset_t *ks, const sub_yaml_node_t *map, size_t idx)
     return SIZE_MAX;
 }
 
-/* One key: a scalar, not seen before in this mapping. */
+/* One key: a scalar, without anchor or tag (duplicates are the caller's check). */
 static bool parse_key(loader_t *ld, yaml_event_t *ev, sub_yaml_node_t **key)
 {
     if (ev->type == YAML_MAPPING_START_EVENT || ev->type == YAML_SEQUENCE_START_EVENT)

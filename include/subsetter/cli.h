@@ -18,8 +18,8 @@
 typedef struct {
     const char *command; /* "doctor", "db", ... */
     sub_config_t cfg;
-    bool json;  /* machine-readable output on stdout */
-    int argc;   /* the command's own arguments (options removed) */
+    bool json; /* machine-readable output on stdout */
+    int argc;  /* the command's own arguments (options removed) */
     char **argv;
 } sub_cmd_ctx_t;
 

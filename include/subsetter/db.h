@@ -22,8 +22,8 @@ typedef struct {
     mongoc_client_t *client;
     mongoc_database_t *db;
     char *db_name;
-    char *uri_redacted;     /* safe to print */
-    bool embedded;          /* the local mongod of sub_mongod_ensure() */
+    char *uri_redacted; /* safe to print */
+    bool embedded;      /* the local mongod of sub_mongod_ensure() */
     bool tls;
     char server_version[32]; /* from buildInfo */
 } sub_db_t;
@@ -44,8 +44,7 @@ void sub_db_close(sub_db_t *db);
 
 /* Runs a command on the service's database (or "admin" when admin is true); *reply is
  * initialized on every path and the caller destroys it. */
-bool sub_db_command(sub_db_t *db, bool admin, const bson_t *cmd, bson_t *reply,
-                    sub_error_t *err);
+bool sub_db_command(sub_db_t *db, bool admin, const bson_t *cmd, bson_t *reply, sub_error_t *err);
 
 /* Translates a libmongoc/server error into ours, prefixed with `what`. Always false. */
 bool sub_db_error(const bson_error_t *e, const char *what, sub_error_t *err);

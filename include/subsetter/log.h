@@ -26,10 +26,10 @@ typedef enum {
 
 extern sub_log_level_t sub_log_threshold;
 
-#define SUB_LOG(level, ...)                                                                \
-    do {                                                                                   \
-        if ((level) <= sub_log_threshold)                                                  \
-            sub_log_write((level), SUB_LOG_DOMAIN, __VA_ARGS__);                           \
+#define SUB_LOG(level, ...)                                      \
+    do {                                                         \
+        if ((level) <= sub_log_threshold)                        \
+            sub_log_write((level), SUB_LOG_DOMAIN, __VA_ARGS__); \
     } while (0)
 
 void sub_log_write(sub_log_level_t level, const char *domain, const char *fmt, ...)

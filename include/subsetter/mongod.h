@@ -21,7 +21,7 @@
 typedef struct {
     int pid;
     int port;
-    char *uri;    /* mongodb://127.0.0.1:<port>/ */
+    char *uri; /* mongodb://127.0.0.1:<port>/ */
     char *dbpath;
     char *logpath;
     char *binary; /* set by sub_mongod_ensure when it had to look for one */

@@ -12,36 +12,42 @@
 
 #include <stdbool.h>
 
-typedef enum { SUB_TYPE_STRING, SUB_TYPE_INT, SUB_TYPE_PATH, SUB_TYPE_LEVEL, SUB_TYPE_VERSION } sub_type_t;
+typedef enum {
+    SUB_TYPE_STRING,
+    SUB_TYPE_INT,
+    SUB_TYPE_PATH,
+    SUB_TYPE_LEVEL,
+    SUB_TYPE_VERSION
+} sub_type_t;
 
 /* X(id, env name, flag, yaml key, type, default (NULL = unset), secret, description) */
-#define SUB_SETTINGS_MAP(X)                                                                \
-    X(DATABASE_URI, "FIFTYONE_DATABASE_URI", "database-uri", "database_uri", SUB_TYPE_STRING, \
-      NULL, true,                                                                          \
-      "MongoDB URI (mongodb:// or mongodb+srv://, TLS and authSource options honored); "    \
-      "unset: the embedded local mongod")                                                  \
-    X(DATABASE_NAME, "FIFTYONE_DATABASE_NAME", "database-name", "database_name",           \
-      SUB_TYPE_STRING, "fiftyone", false, "database holding the FiftyOne and subsetter collections") \
-    X(MEDIA_ROOT, "FIFTYONE_DATASET_ZOO_DIR", "media-root", "dataset_zoo_dir", SUB_TYPE_PATH, \
-      "~/fiftyone", false, "media root, laid out as FiftyOne's dataset zoo")               \
-    X(HOME, "SUBSETTER_HOME", "home", "home", SUB_TYPE_PATH, "~/.subsetter", false,        \
-      "state of the embedded mongod: data in var/lib/mongo, lock and pid in var/run")      \
-    X(MONGOD, "SUBSETTER_MONGOD", "mongod", "mongod", SUB_TYPE_PATH, NULL, false,         \
+#define SUB_SETTINGS_MAP(X)                                                                        \
+    X(DATABASE_URI, "FIFTYONE_DATABASE_URI", "database-uri", "database_uri", SUB_TYPE_STRING,      \
+      NULL, true,                                                                                  \
+      "MongoDB URI (mongodb:// or mongodb+srv://, TLS and authSource options honored); "           \
+      "unset: the embedded local mongod")                                                          \
+    X(DATABASE_NAME, "FIFTYONE_DATABASE_NAME", "database-name", "database_name", SUB_TYPE_STRING,  \
+      "fiftyone", false, "database holding the FiftyOne and subsetter collections")                \
+    X(MEDIA_ROOT, "FIFTYONE_DATASET_ZOO_DIR", "media-root", "dataset_zoo_dir", SUB_TYPE_PATH,      \
+      "~/fiftyone", false, "media root, laid out as FiftyOne's dataset zoo")                       \
+    X(HOME, "SUBSETTER_HOME", "home", "home", SUB_TYPE_PATH, "~/.subsetter", false,                \
+      "state of the embedded mongod: data in var/lib/mongo, lock and pid in var/run")              \
+    X(MONGOD, "SUBSETTER_MONGOD", "mongod", "mongod", SUB_TYPE_PATH, NULL, false,                  \
       "mongod binary for the embedded default; unset: PATH, then the copy scripts/setup installs") \
-    X(CACHE_DIR, "SUBSETTER_CACHE_DIR", "cache-dir", "cache_dir", SUB_TYPE_PATH,           \
-      "~/.cache/subsetter", false, "where scripts/setup keeps the pinned mongod")          \
-    X(SERVER_SELECTION_TIMEOUT_MS, "SUBSETTER_SERVER_SELECTION_TIMEOUT_MS",                \
-      "server-selection-timeout-ms", "server_selection_timeout_ms", SUB_TYPE_INT, "10000",  \
-      false, "how long to wait for a usable server before giving up (ms); a "               \
-      "serverSelectionTimeoutMS in the URI wins over the default but not over this setting") \
-    X(MIN_SERVER_VERSION, "SUBSETTER_MIN_SERVER_VERSION", "min-server-version",           \
-      "min_server_version", SUB_TYPE_VERSION, "4.4", false,                                \
-      "oldest MongoDB server accepted (FiftyOne's own minimum is 4.4)")                    \
-    X(FIFTYONE_VERSION, "SUBSETTER_FIFTYONE_VERSION", "fiftyone-version",                 \
-      "fiftyone_version", SUB_TYPE_VERSION, "1.11.0", false,                               \
-      "FiftyOne version written into dataset documents (never newer than your FiftyOne)")  \
-    X(LOG_LEVEL, "SUBSETTER_LOG_LEVEL", "log-level", "log_level", SUB_TYPE_LEVEL, "info",  \
-      false, "error, warn, info or debug")
+    X(CACHE_DIR, "SUBSETTER_CACHE_DIR", "cache-dir", "cache_dir", SUB_TYPE_PATH,                   \
+      "~/.cache/subsetter", false, "where scripts/setup keeps the pinned mongod")                  \
+    X(SERVER_SELECTION_TIMEOUT_MS, "SUBSETTER_SERVER_SELECTION_TIMEOUT_MS",                        \
+      "server-selection-timeout-ms", "server_selection_timeout_ms", SUB_TYPE_INT, "10000", false,  \
+      "how long to wait for a usable server before giving up (ms); a "                             \
+      "serverSelectionTimeoutMS in the URI wins over the default but not over this setting")       \
+    X(MIN_SERVER_VERSION, "SUBSETTER_MIN_SERVER_VERSION", "min-server-version",                    \
+      "min_server_version", SUB_TYPE_VERSION, "4.4", false,                                        \
+      "oldest MongoDB server accepted (FiftyOne's own minimum is 4.4)")                            \
+    X(FIFTYONE_VERSION, "SUBSETTER_FIFTYONE_VERSION", "fiftyone-version", "fiftyone_version",      \
+      SUB_TYPE_VERSION, "1.11.0", false,                                                           \
+      "FiftyOne version written into dataset documents (never newer than your FiftyOne)")          \
+    X(LOG_LEVEL, "SUBSETTER_LOG_LEVEL", "log-level", "log_level", SUB_TYPE_LEVEL, "info", false,   \
+      "error, warn, info or debug")
 
 typedef enum {
 #define SUB_X(id, env, flag, yaml, type, def, secret, desc) SUB_SET_##id,

@@ -30,7 +30,10 @@ typedef struct {
     size_t limit;
 } sub_buf_t;
 
-#define SUB_BUF_INIT {NULL, 0, 0, 0}
+#define SUB_BUF_INIT  \
+    {                 \
+        NULL, 0, 0, 0 \
+    }
 
 /* Appends n bytes. Fails with SUB_E_INTERNAL "too large" when limit would be exceeded. */
 bool sub_buf_append(sub_buf_t *b, const void *data, size_t n, sub_error_t *err);
@@ -54,7 +57,10 @@ typedef struct {
     size_t cap;
 } sub_kvlist_t;
 
-#define SUB_KVLIST_INIT {NULL, 0, 0}
+#define SUB_KVLIST_INIT \
+    {                   \
+        NULL, 0, 0      \
+    }
 
 void sub_kvlist_set(sub_kvlist_t *l, const char *key, const char *value, unsigned line);
 /* Borrowed until the list changes; NULL when absent. */

@@ -17,28 +17,28 @@
 
 #include "subsetter/error.h"
 
-#define SUB_CHECK_BASE(a, op, b, type, fmt)                                                \
-    do {                                                                                   \
-        type a_ = (type)(a), b_ = (type)(b);                                               \
-        if (!(a_ op b_)) {                                                                 \
+#define SUB_CHECK_BASE(a, op, b, type, fmt)                                                  \
+    do {                                                                                     \
+        type a_ = (type)(a), b_ = (type)(b);                                                 \
+        if (!(a_ op b_)) {                                                                   \
             fprintf(stderr, "%s:%d: CHECK %s %s %s failed (" fmt " vs " fmt ")\n", __FILE__, \
-                    __LINE__, #a, #op, #b, a_, b_);                                        \
-            abort();                                                                       \
-        }                                                                                  \
+                    __LINE__, #a, #op, #b, a_, b_);                                          \
+            abort();                                                                         \
+        }                                                                                    \
     } while (0)
 
-#define CHECK_EQ(a, b) SUB_CHECK_BASE(a, ==, b, int64_t, "%" PRId64)
-#define CHECK_NE(a, b) SUB_CHECK_BASE(a, !=, b, int64_t, "%" PRId64)
-#define CHECK_LT(a, b) SUB_CHECK_BASE(a, <, b, int64_t, "%" PRId64)
-#define CHECK_GT(a, b) SUB_CHECK_BASE(a, >, b, int64_t, "%" PRId64)
+#define CHECK_EQ(a, b)     SUB_CHECK_BASE(a, ==, b, int64_t, "%" PRId64)
+#define CHECK_NE(a, b)     SUB_CHECK_BASE(a, !=, b, int64_t, "%" PRId64)
+#define CHECK_LT(a, b)     SUB_CHECK_BASE(a, <, b, int64_t, "%" PRId64)
+#define CHECK_GT(a, b)     SUB_CHECK_BASE(a, >, b, int64_t, "%" PRId64)
 #define CHECK_DBL_EQ(a, b) SUB_CHECK_BASE(a, ==, b, double, "%.17g")
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "%s:%d: CHECK %s failed\n", __FILE__, __LINE__, #cond);       \
-            abort();                                                                       \
-        }                                                                                  \
+#define CHECK(cond)                                                                 \
+    do {                                                                            \
+        if (!(cond)) {                                                              \
+            fprintf(stderr, "%s:%d: CHECK %s failed\n", __FILE__, __LINE__, #cond); \
+            abort();                                                                \
+        }                                                                           \
     } while (0)
 
 #define CHECK_STR_EQ(a, b)                                                                 \
@@ -52,39 +52,38 @@
     } while (0)
 
 /* The string a contains the string b. */
-#define CHECK_CONTAINS(a, b)                                                               \
-    do {                                                                                   \
-        const char *a_ = (a), *b_ = (b);                                                   \
-        if (!a_ || !b_ || !strstr(a_, b_)) {                                               \
-            fprintf(stderr, "%s:%d: CHECK \"%s\" contains \"%s\" failed\n", __FILE__,      \
-                    __LINE__, a_ ? a_ : "(null)", b_ ? b_ : "(null)");                     \
-            abort();                                                                       \
-        }                                                                                  \
+#define CHECK_CONTAINS(a, b)                                                                    \
+    do {                                                                                        \
+        const char *a_ = (a), *b_ = (b);                                                        \
+        if (!a_ || !b_ || !strstr(a_, b_)) {                                                    \
+            fprintf(stderr, "%s:%d: CHECK \"%s\" contains \"%s\" failed\n", __FILE__, __LINE__, \
+                    a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                    \
+            abort();                                                                            \
+        }                                                                                       \
     } while (0)
 
 /* A call returning bool with a sub_error_t: prints the error message on failure. */
-#define CHECK_OK(call, errp)                                                               \
-    do {                                                                                   \
-        if (!(call)) {                                                                     \
-            fprintf(stderr, "%s:%d: CHECK_OK %s failed: [%s] %s\n", __FILE__, __LINE__,    \
-                    #call, sub_code_name((errp)->code), (errp)->msg);                      \
-            abort();                                                                       \
-        }                                                                                  \
+#define CHECK_OK(call, errp)                                                                   \
+    do {                                                                                       \
+        if (!(call)) {                                                                         \
+            fprintf(stderr, "%s:%d: CHECK_OK %s failed: [%s] %s\n", __FILE__, __LINE__, #call, \
+                    sub_code_name((errp)->code), (errp)->msg);                                 \
+            abort();                                                                           \
+        }                                                                                      \
     } while (0)
 
 /* A call that must fail with the given code. */
-#define CHECK_FAILS(call, errp, want_code)                                                 \
-    do {                                                                                   \
-        if ((call)) {                                                                      \
-            fprintf(stderr, "%s:%d: CHECK_FAILS %s succeeded\n", __FILE__, __LINE__, #call); \
-            abort();                                                                       \
-        }                                                                                  \
-        if ((errp)->code != (want_code)) {                                                 \
-            fprintf(stderr, "%s:%d: CHECK_FAILS %s: code %s, want %s (%s)\n", __FILE__,    \
-                    __LINE__, #call, sub_code_name((errp)->code), sub_code_name(want_code), \
-                    (errp)->msg);                                                          \
-            abort();                                                                       \
-        }                                                                                  \
+#define CHECK_FAILS(call, errp, want_code)                                                        \
+    do {                                                                                          \
+        if ((call)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK_FAILS %s succeeded\n", __FILE__, __LINE__, #call);      \
+            abort();                                                                              \
+        }                                                                                         \
+        if ((errp)->code != (want_code)) {                                                        \
+            fprintf(stderr, "%s:%d: CHECK_FAILS %s: code %s, want %s (%s)\n", __FILE__, __LINE__, \
+                    #call, sub_code_name((errp)->code), sub_code_name(want_code), (errp)->msg);   \
+            abort();                                                                              \
+        }                                                                                         \
     } while (0)
 
 typedef struct {

@@ -138,9 +138,9 @@ static void test_bad_values(void)
     CHECK_FAILS(sub_config_check_value(SUB_SET_DATABASE_NAME, "a.b", "o", &err), &err,
                 SUB_E_CONFIG);
     CHECK_FAILS(sub_config_check_value(SUB_SET_DATABASE_NAME, "", "o", &err), &err, SUB_E_CONFIG);
-    CHECK_FAILS(sub_config_check_value(SUB_SET_DATABASE_NAME,
-                                       "a123456789012345678901234567890123456789012345678901234567890123",
-                                       "o", &err),
+    CHECK_FAILS(sub_config_check_value(
+                    SUB_SET_DATABASE_NAME,
+                    "a123456789012345678901234567890123456789012345678901234567890123", "o", &err),
                 &err, SUB_E_CONFIG);
     CHECK_OK(sub_config_check_value(SUB_SET_DATABASE_NAME, "fiftyone-test_1", "o", &err), &err);
     CHECK_FAILS(sub_config_check_value(SUB_SET_MEDIA_ROOT, "", "o", &err), &err, SUB_E_CONFIG);

@@ -101,8 +101,12 @@ static void test_mkdir_p(void)
 }
 
 static const sub_test_t tests[] = {
-    {"buf_limit", test_buf_limit},   {"kvlist", test_kvlist},         {"path_join", test_path_join},
-    {"parse_int", test_parse_int},   {"parse_bool", test_parse_bool}, {"mkdir_p", test_mkdir_p},
+    {"buf_limit", test_buf_limit},
+    {"kvlist", test_kvlist},
+    {"path_join", test_path_join},
+    {"parse_int", test_parse_int},
+    {"parse_bool", test_parse_bool},
+    {"mkdir_p", test_mkdir_p},
     {NULL, NULL},
 };
 

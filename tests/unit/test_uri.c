@@ -13,7 +13,8 @@ static void redacts(const char *in, const char *want)
 static void test_redact(void)
 {
     redacts("mongodb://127.0.0.1:27017/", "mongodb://127.0.0.1:27017/");
-    redacts("mongodb://user@h/?authMechanism=MONGODB-X509", "mongodb://user@h/?authMechanism=MONGODB-X509");
+    redacts("mongodb://user@h/?authMechanism=MONGODB-X509",
+            "mongodb://user@h/?authMechanism=MONGODB-X509");
     redacts("mongodb://u:pw@h1,h2:27018/?replicaSet=rs0&authSource=admin",
             "mongodb://u:***@h1,h2:27018/?replicaSet=rs0&authSource=admin");
     redacts("mongodb+srv://u:pw@cluster0.example.net/db?tls=true",
