@@ -233,17 +233,23 @@ void sub_cli_print_json(const bson_t *doc)
     fflush(stdout);
 }
 
+void sub_cli_append_error(bson_t *doc, const sub_error_t *err)
+{
+    bson_t e;
+    BSON_APPEND_BOOL(doc, "ok", false);
+    BSON_APPEND_DOCUMENT_BEGIN(doc, "error", &e);
+    BSON_APPEND_UTF8(&e, "code", sub_code_name(err->code));
+    BSON_APPEND_INT32(&e, "exit", sub_code_exit(err->code));
+    BSON_APPEND_UTF8(&e, "message", err->msg);
+    bson_append_document_end(doc, &e);
+}
+
 int sub_cli_fail(const sub_cmd_ctx_t *ctx, const sub_error_t *err)
 {
     fprintf(stderr, "subsetter %s: %s\n", ctx->command ? ctx->command : "", err->msg);
     if (ctx->json) {
-        bson_t doc = BSON_INITIALIZER, e;
-        BSON_APPEND_BOOL(&doc, "ok", false);
-        BSON_APPEND_DOCUMENT_BEGIN(&doc, "error", &e);
-        BSON_APPEND_UTF8(&e, "code", sub_code_name(err->code));
-        BSON_APPEND_INT32(&e, "exit", sub_code_exit(err->code));
-        BSON_APPEND_UTF8(&e, "message", err->msg);
-        bson_append_document_end(&doc, &e);
+        bson_t doc = BSON_INITIALIZER;
+        sub_cli_append_error(&doc, err);
         sub_cli_print_json(&doc);
         bson_destroy(&doc);
     }

@@ -195,8 +195,12 @@ static bool finish(sub_config_t *cfg, sub_error_t *err)
     char *uri = cfg->value[SUB_SET_DATABASE_URI];
     if (uri && !*uri)
         put(cfg, SUB_SET_DATABASE_URI, NULL, sub_xstrdup("empty, so unset"));
-    if (cfg->value[SUB_SET_DATABASE_URI])
+    if (cfg->value[SUB_SET_DATABASE_URI]) {
         sub_uri_register_secrets(cfg->value[SUB_SET_DATABASE_URI]);
+        if (!sub_uri_check_userinfo(cfg->value[SUB_SET_DATABASE_URI],
+                                    cfg->origin[SUB_SET_DATABASE_URI], err))
+            return false;
+    }
     for (int i = 0; i < SUB_SET__COUNT; i++) {
         if (!cfg->value[i])
             continue;

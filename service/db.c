@@ -1,7 +1,8 @@
 #define SUB_LOG_DOMAIN "db"
 #include "subsetter/db.h"
 
-#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -130,22 +131,51 @@ static bool check_version(const sub_config_t *cfg, sub_db_t *db, sub_error_t *er
     return true;
 }
 
+/* libmongoc reports a missing tlsCAFile only in a log line and then fails the handshake as
+ * "connection error"; checking the files first gives the user the file's name. */
+static bool check_tls_files(const mongoc_uri_t *uri, const char *origin, sub_error_t *err)
+{
+    static const char *const opts[] = {MONGOC_URI_TLSCAFILE, MONGOC_URI_TLSCERTIFICATEKEYFILE};
+    static const char *const names[] = {"tlsCAFile", "tlsCertificateKeyFile"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *path = mongoc_uri_get_option_as_utf8(uri, opts[i], NULL);
+        FILE *f = path ? fopen(path, "rb") : NULL;
+        if (path && !f)
+            return sub_error_set(err, SUB_E_CONFIG, errno, "FIFTYONE_DATABASE_URI (%s): %s %s: %s",
+                                 origin, names[i], path, strerror(errno));
+        if (f)
+            fclose(f);
+    }
+    return true;
+}
+
+/* Creating the client resolves a mongodb+srv:// seed list, so a DNS failure shows up here
+ * and is a reachability problem, not a configuration one. */
 static bool connect_client(const sub_config_t *cfg, const char *uri_str, sub_db_t *db,
                            sub_error_t *err)
 {
+    const char *origin =
+        db->embedded ? "embedded mongod" : sub_config_origin(cfg, SUB_SET_DATABASE_URI);
     bson_error_t be;
     mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_str, &be);
     if (!uri)
-        return sub_error_set(err, SUB_E_CONFIG, 0, "FIFTYONE_DATABASE_URI %s: %s", db->uri_redacted,
+        return sub_error_set(err, SUB_E_CONFIG, 0, "FIFTYONE_DATABASE_URI (%s): %s", origin,
                              be.message);
     apply_timeouts(cfg, uri);
     mongoc_uri_set_appname(uri, "subsetter");
     db->tls = mongoc_uri_get_tls(uri);
+    if (!check_tls_files(uri, origin, err)) {
+        mongoc_uri_destroy(uri);
+        return false;
+    }
     db->client = mongoc_client_new_from_uri_with_error(uri, &be);
     mongoc_uri_destroy(uri);
-    if (!db->client)
-        return sub_error_set(err, SUB_E_CONFIG, 0, "FIFTYONE_DATABASE_URI %s: %s", db->uri_redacted,
+    if (!db->client) {
+        if (be.domain == MONGOC_ERROR_STREAM)
+            return sub_db_error(&be, "resolve the seed list", err);
+        return sub_error_set(err, SUB_E_CONFIG, 0, "FIFTYONE_DATABASE_URI (%s): %s", origin,
                              be.message);
+    }
     mongoc_client_set_error_api(db->client, MONGOC_ERROR_API_VERSION_2);
     db->db = mongoc_client_get_database(db->client, db->db_name);
     return true;

@@ -357,9 +357,10 @@ int sub_cmd_doctor(sub_cmd_ctx_t *ctx)
         printf("ok: subsetter can work with this database\n");
     }
     if (ctx->json) {
-        BSON_APPEND_BOOL(&d.report, "ok", d.verdict == SUB_E_OK);
         if (d.verdict != SUB_E_OK)
-            BSON_APPEND_UTF8(&d.report, "error", d.err.msg);
+            sub_cli_append_error(&d.report, &d.err);
+        else
+            BSON_APPEND_BOOL(&d.report, "ok", true);
         sub_cli_print_json(&d.report);
     }
     bson_destroy(&d.report);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <mongoc/mongoc.h>
@@ -37,13 +38,23 @@ void sub_log_clear_secrets(void)
     n_secrets = 0;
 }
 
+static char *find_ci(char *hay, const char *needle, size_t n)
+{
+    for (; *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0)
+            return hay;
+    return NULL;
+}
+
+/* Case-insensitive: libmongoc lowercases host names, and a mistyped URI can turn part of
+ * a password into one. */
 static void scrub_one(char *buf, size_t size, const char *secret)
 {
     static const char mask[] = "***";
     size_t slen = strlen(secret);
     char *hit;
     char *from = buf;
-    while ((hit = strstr(from, secret)) != NULL) {
+    while ((hit = find_ci(from, secret, slen)) != NULL) {
         size_t tail = strlen(hit + slen);
         size_t need = (size_t)(hit - buf) + 3 + tail + 1;
         if (need > size)

@@ -46,6 +46,28 @@ char *sub_uri_redact(const char *uri)
     return sub_xasprintf("%.*s***%s", (int)(s - uri), uri, e);
 }
 
+bool sub_uri_check_userinfo(const char *uri, const char *origin, sub_error_t *err)
+{
+    const char *p = strstr(uri, "://");
+    if (!p)
+        return true; /* libmongoc says what is wrong with the scheme */
+    p += 3;
+    const char *query = strchr(p, '?');
+    const char *last_at = NULL;
+    for (const char *q = p; *q && (!query || q < query); q++)
+        if (*q == '@')
+            last_at = q;
+    if (!last_at)
+        return true;
+    const char *first_at = memchr(p, '@', (size_t)(last_at - p) + 1);
+    if (first_at != last_at)
+        return sub_error_set(err, SUB_E_CONFIG, 0,
+                             "FIFTYONE_DATABASE_URI (%s): the user name or password contains an "
+                             "unescaped '@'; write it as %%40 (and ':' as %%3A, '/' as %%2F)",
+                             origin);
+    return true;
+}
+
 static int hexval(int c)
 {
     if (isdigit(c))

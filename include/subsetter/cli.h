@@ -37,6 +37,10 @@ int sub_cli_main(int argc, char **argv);
  * --json) and returns its exit code. */
 int sub_cli_fail(const sub_cmd_ctx_t *ctx, const sub_error_t *err);
 
+/* Appends "ok": false and "error": {code, exit, message} to doc: the one shape of a
+ * failure in --json output. */
+void sub_cli_append_error(bson_t *doc, const sub_error_t *err);
+
 /* Prints doc as relaxed extended JSON on one line of stdout. */
 void sub_cli_print_json(const bson_t *doc);
 

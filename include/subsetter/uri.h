@@ -13,6 +13,15 @@
  * libmongoc would reject too, so an invalid URI can be quoted safely in an error. */
 char *sub_uri_redact(const char *uri);
 
+#include <stdbool.h>
+
+#include "subsetter/error.h"
+
+/* Refuses what libmongoc would misread in a way that leaks: an unescaped '@' in the user
+ * name or password makes the rest of the password a host name, which then appears in
+ * DNS queries and error messages. SUB_E_CONFIG naming the fix (%40). */
+bool sub_uri_check_userinfo(const char *uri, const char *origin, sub_error_t *err);
+
 /* Registers the password of uri (as written and percent-decoded) as a log secret. */
 void sub_uri_register_secrets(const char *uri);
 
