@@ -1,6 +1,7 @@
 #define SUB_LOG_DOMAIN "cli"
 #include "subsetter/cli.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +17,15 @@
 
 static const sub_command_t commands[] = {
     {"doctor", sub_cmd_doctor, "check the connection, privileges, schemas and FiftyOne datasets",
-     sub_doctor_usage},
-    {"db", sub_cmd_db, "start, stop or inspect the embedded local mongod", sub_db_usage},
+     sub_doctor_usage, NULL},
+    {"ingest", sub_cmd_ingest, "load source metadata into a FiftyOne dataset in MongoDB",
+     sub_ingest_usage, sub_ingest_options},
+    {"db", sub_cmd_db, "start, stop or inspect the embedded local mongod", sub_db_usage, NULL},
     {"schema", sub_cmd_schema, "apply or check the validators and indexes of sql-free-schemas/",
-     sub_schema_usage},
+     sub_schema_usage, NULL},
     {"config", sub_cmd_config, "show the effective settings and where each one came from",
-     sub_config_usage},
-    {NULL, NULL, NULL, NULL},
+     sub_config_usage, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 typedef struct {
@@ -31,6 +34,8 @@ typedef struct {
     const char *job;
     sub_kvlist_t flags; /* env name -> value */
     const char *command;
+    const sub_command_t *cmd; /* once the command name is known */
+    sub_kvlist_t opts;        /* the command's own options */
     char **rest;
     int nrest;
 } args_t;
@@ -119,6 +124,29 @@ static bool take_valued(args_t *a, int argc, char **argv, int *i, int *rc)
     return true;
 }
 
+/* A command's own option (after the command name). Returns false if it is not one. */
+static bool take_command_option(args_t *a, int argc, char **argv, int *i, int *rc)
+{
+    if (!a->cmd || !a->cmd->options)
+        return false;
+    const char *arg = argv[*i] + 2;
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    for (const sub_option_t *o = a->cmd->options; o->name; o++) {
+        if (strlen(o->name) != n || strncmp(o->name, arg, n) != 0)
+            continue;
+        const char *v = "";
+        if (o->takes_value && !(v = option_value(argc, argv, i, eq)))
+            *rc = usage_error("this option needs a value:", argv[*i]);
+        else if (!o->takes_value && eq)
+            *rc = usage_error("this option takes no value:", argv[*i]);
+        else
+            sub_kvlist_set(&a->opts, o->name, v, 0);
+        return true;
+    }
+    return false;
+}
+
 /* Returns -1 when parsing succeeded, else the exit code. */
 static int parse_args(int argc, char **argv, args_t *a)
 {
@@ -128,9 +156,10 @@ static int parse_args(int argc, char **argv, args_t *a)
         const char *arg = argv[i];
         int rc = -1;
         if (dashdash || arg[0] != '-' || strcmp(arg, "-") == 0) {
-            if (!a->command)
+            if (!a->command) {
                 a->command = arg;
-            else
+                a->cmd = find_command(arg);
+            } else
                 a->rest[a->nrest++] = argv[i];
         } else if (strcmp(arg, "--") == 0) {
             dashdash = true;
@@ -144,7 +173,9 @@ static int parse_args(int argc, char **argv, args_t *a)
             a->quiet = true;
         } else if (strcmp(arg, "-v") == 0 || strcmp(arg, "--verbose") == 0) {
             a->verbose = true;
-        } else if (sub_str_starts_with(arg, "--") && take_valued(a, argc, argv, &i, &rc)) {
+        } else if (sub_str_starts_with(arg, "--") &&
+                   (take_valued(a, argc, argv, &i, &rc) ||
+                    take_command_option(a, argc, argv, &i, &rc))) {
             if (rc >= 0)
                 return rc;
         } else {
@@ -200,7 +231,12 @@ static int dispatch(args_t *a)
         return 0;
     }
 
-    sub_cmd_ctx_t ctx = {.command = c->name, .json = a->json, .argc = a->nrest, .argv = a->rest};
+    sub_cmd_ctx_t ctx = {.command = c->name,
+                         .json = a->json,
+                         .quiet = a->quiet,
+                         .argc = a->nrest,
+                         .argv = a->rest,
+                         .opts = a->opts};
     sub_config_inputs_t in = {.flags = a->flags, .env_file = a->env_file, .job_file = a->job};
     sub_error_t err = {0};
     int rc;
@@ -216,11 +252,12 @@ static int dispatch(args_t *a)
 
 int sub_cli_main(int argc, char **argv)
 {
-    args_t a = {.flags = SUB_KVLIST_INIT};
+    args_t a = {.flags = SUB_KVLIST_INIT, .opts = SUB_KVLIST_INIT};
     int rc = parse_args(argc, argv, &a);
     if (rc < 0)
         rc = dispatch(&a);
     sub_kvlist_release(&a.flags);
+    sub_kvlist_release(&a.opts);
     free(a.rest);
     return rc;
 }
@@ -231,6 +268,18 @@ void sub_cli_print_json(const bson_t *doc)
     printf("%s\n", s);
     bson_free(s);
     fflush(stdout);
+}
+
+int sub_cli_usage(const sub_cmd_ctx_t *ctx, const char *fmt, ...)
+{
+    sub_error_t err;
+    char msg[SUB_ERROR_MSG_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sub_error_set(&err, SUB_E_USAGE, 0, "%s (see `subsetter %s --help`)", msg, ctx->command);
+    return sub_cli_fail(ctx, &err);
 }
 
 void sub_cli_append_error(bson_t *doc, const sub_error_t *err)

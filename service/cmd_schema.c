@@ -27,7 +27,7 @@ static void report_json(const sub_schema_report_t *rep, bool apply)
     BSON_APPEND_ARRAY_BEGIN(&doc, "collections", &arr);
     for (size_t i = 0; i < rep->len; i++) {
         const sub_schema_result_t *r = &rep->items[i];
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, sub_bson_array_next_key(&keys), &one);
+        bson_append_document_begin(&arr, sub_bson_array_next_key(&keys), -1, &one);
         BSON_APPEND_UTF8(&one, "name", r->collection);
         BSON_APPEND_UTF8(&one, "file", r->file);
         BSON_APPEND_BOOL(&one, "exists", r->exists);

@@ -169,7 +169,7 @@ static bool connect_client(const sub_config_t *cfg, const char *uri_str, sub_db_
         return false;
     }
     db->client = mongoc_client_new_from_uri_with_error(uri, &be);
-    mongoc_uri_destroy(uri);
+    db->uri = uri;
     if (!db->client) {
         if (be.domain == MONGOC_ERROR_STREAM)
             return sub_db_error(&be, "resolve the seed list", err);
@@ -206,12 +206,32 @@ bool sub_db_open(const sub_config_t *cfg, sub_db_t *db, sub_error_t *err)
     return ok;
 }
 
+bool sub_db_clone(const sub_db_t *db, sub_db_t *out, sub_error_t *err)
+{
+    bson_error_t be;
+    memset(out, 0, sizeof *out);
+    out->client = mongoc_client_new_from_uri_with_error(db->uri, &be);
+    if (!out->client)
+        return sub_db_error(&be, "second connection", err);
+    mongoc_client_set_error_api(out->client, MONGOC_ERROR_API_VERSION_2);
+    out->uri = mongoc_uri_copy(db->uri);
+    out->db_name = sub_xstrdup(db->db_name);
+    out->uri_redacted = sub_xstrdup(db->uri_redacted);
+    out->embedded = db->embedded;
+    out->tls = db->tls;
+    memcpy(out->server_version, db->server_version, sizeof out->server_version);
+    out->db = mongoc_client_get_database(out->client, out->db_name);
+    return true;
+}
+
 void sub_db_close(sub_db_t *db)
 {
     if (db->db)
         mongoc_database_destroy(db->db);
     if (db->client)
         mongoc_client_destroy(db->client);
+    if (db->uri)
+        mongoc_uri_destroy(db->uri);
     free(db->db_name);
     free(db->uri_redacted);
     memset(db, 0, sizeof *db);

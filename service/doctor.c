@@ -147,7 +147,7 @@ static int missing_actions(const bson_t *privs, const char *db, const char *cons
     for (const char *const *a = actions; *a; a++) {
         if (privilege_grants(privs, db, *a))
             continue;
-        BSON_APPEND_UTF8(arr, sub_bson_array_next_key(&keys), *a);
+        bson_append_utf8(arr, sub_bson_array_next_key(&keys), -1, *a, -1);
         sub_buf_appendf(list, NULL, "%s%s", list->len ? ", " : "", *a);
         n++;
     }
@@ -258,7 +258,7 @@ static bool check_schemas(doctor_t *d)
     BSON_APPEND_ARRAY_BEGIN(&d->report, "schemas", &arr);
     for (size_t i = 0; i < rep.len; i++) {
         const sub_schema_result_t *r = &rep.items[i];
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, sub_bson_array_next_key(&keys), &one);
+        bson_append_document_begin(&arr, sub_bson_array_next_key(&keys), -1, &one);
         BSON_APPEND_UTF8(&one, "name", r->collection);
         BSON_APPEND_BOOL(&one, "exists", r->exists);
         BSON_APPEND_BOOL(&one, "validator_ok", r->validator_ok);
@@ -305,7 +305,7 @@ static void check_datasets(doctor_t *d)
         mongoc_collection_t *sc = mongoc_database_get_collection(d->db.db, samples);
         int64_t count = mongoc_collection_estimated_document_count(sc, NULL, NULL, NULL, NULL);
         mongoc_collection_destroy(sc);
-        BSON_APPEND_DOCUMENT_BEGIN(&arr, sub_bson_array_next_key(&keys), &one);
+        bson_append_document_begin(&arr, sub_bson_array_next_key(&keys), -1, &one);
         BSON_APPEND_UTF8(&one, "name", name);
         BSON_APPEND_INT64(&one, "samples", count);
         if (sub_bson_get_str(doc, "version"))

@@ -21,7 +21,9 @@ typedef struct {
     char buf[16];
 } sub_bson_array_t;
 
-/* The key of the next element; borrowed until the next call. */
+/* The key of the next element; borrowed until the next call. Never pass the call itself
+ * to a BSON_APPEND_* macro: they evaluate the key twice (once for strlen), which would
+ * skip a key. Use the bson_append_*(..., key, -1, ...) functions or a variable. */
 const char *sub_bson_array_next_key(sub_bson_array_t *a);
 
 #endif

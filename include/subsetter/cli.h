@@ -14,20 +14,30 @@
 
 #include "subsetter/config.h"
 #include "subsetter/error.h"
+#include "subsetter/strutil.h"
 
 typedef struct {
     const char *command; /* "doctor", "db", ... */
     sub_config_t cfg;
-    bool json; /* machine-readable output on stdout */
-    int argc;  /* the command's own arguments (options removed) */
+    bool json;  /* machine-readable output on stdout */
+    bool quiet; /* -q: no progress output */
+    int argc;   /* the command's own positional arguments */
     char **argv;
+    sub_kvlist_t opts; /* the command's own options: name (no "--") -> value, "" for flags */
 } sub_cmd_ctx_t;
+
+/* A command's own option; it must come after the command name. */
+typedef struct {
+    const char *name; /* without the leading "--" */
+    bool takes_value;
+} sub_option_t;
 
 typedef struct {
     const char *name;
     int (*run)(sub_cmd_ctx_t *ctx);
-    const char *summary; /* one line for `subsetter --help` */
-    const char *usage;   /* the full text of `subsetter <name> --help` */
+    const char *summary;         /* one line for `subsetter --help` */
+    const char *usage;           /* the full text of `subsetter <name> --help` */
+    const sub_option_t *options; /* ends with a NULL name; NULL for none */
 } sub_command_t;
 
 /* Parses argv, loads the configuration, runs the command; returns the exit code. */
@@ -49,10 +59,17 @@ int sub_cmd_doctor(sub_cmd_ctx_t *ctx);
 int sub_cmd_db(sub_cmd_ctx_t *ctx);
 int sub_cmd_schema(sub_cmd_ctx_t *ctx);
 int sub_cmd_config(sub_cmd_ctx_t *ctx);
+int sub_cmd_ingest(sub_cmd_ctx_t *ctx);
 
 extern const char sub_doctor_usage[];
 extern const char sub_db_usage[];
 extern const char sub_schema_usage[];
 extern const char sub_config_usage[];
+extern const char sub_ingest_usage[];
+extern const sub_option_t sub_ingest_options[];
+
+/* A usage error for the command (exit 2), e.g. for a bad option value. */
+int sub_cli_usage(const sub_cmd_ctx_t *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -26,6 +26,7 @@ typedef struct {
     bool embedded;      /* the local mongod of sub_mongod_ensure() */
     bool tls;
     char server_version[32]; /* from buildInfo */
+    mongoc_uri_t *uri;       /* effective URI (timeouts applied); holds the password: never print */
 } sub_db_t;
 
 /* Calls mongoc_init() and routes libmongoc's logs through ours; once, from main(). */
@@ -41,6 +42,10 @@ bool sub_db_resolve_uri(const sub_config_t *cfg, char **uri, bool *embedded, sub
 bool sub_db_open(const sub_config_t *cfg, sub_db_t *db, sub_error_t *err);
 
 void sub_db_close(sub_db_t *db);
+
+/* A second connection to the same server and database, for another thread (libmongoc
+ * clients are not thread-safe). No ping: the original already checked the server. */
+bool sub_db_clone(const sub_db_t *db, sub_db_t *out, sub_error_t *err);
 
 /* Runs a command on the service's database (or "admin" when admin is true); *reply is
  * initialized on every path and the caller destroys it. */

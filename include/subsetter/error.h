@@ -27,7 +27,8 @@
     X(DB, 9, "a database command failed")                                    \
     X(IO, 10, "local file system error")                                     \
     X(MONGOD, 11, "the embedded mongod could not be found or started")       \
-    X(NOT_RUNNING, 12, "the embedded mongod is not running")
+    X(NOT_RUNNING, 12, "the embedded mongod is not running")                 \
+    X(INPUT, 13, "bad input: a source file is unusable or has too many bad rows")
 
 typedef enum {
 #define SUB_X(name, code, msg) SUB_E_##name,

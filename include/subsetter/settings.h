@@ -35,7 +35,8 @@ typedef enum {
     X(MONGOD, "SUBSETTER_MONGOD", "mongod", "mongod", SUB_TYPE_PATH, NULL, false,                  \
       "mongod binary for the embedded default; unset: PATH, then the copy scripts/setup installs") \
     X(CACHE_DIR, "SUBSETTER_CACHE_DIR", "cache-dir", "cache_dir", SUB_TYPE_PATH,                   \
-      "~/.cache/subsetter", false, "where scripts/setup keeps the pinned mongod")                  \
+      "~/.cache/subsetter", false,                                                                 \
+      "downloaded source files (sources/), ingest scratch files (work/) and the pinned mongod")    \
     X(SERVER_SELECTION_TIMEOUT_MS, "SUBSETTER_SERVER_SELECTION_TIMEOUT_MS",                        \
       "server-selection-timeout-ms", "server_selection_timeout_ms", SUB_TYPE_INT, "10000", false,  \
       "how long to wait for a usable server before giving up (ms); a "                             \

@@ -1,0 +1,34 @@
+/* progress.h - progress for long stages: a bar on a terminal, a log line per interval
+ * otherwise (CI logs, docker logs), nothing with --json on a pipe.
+ *
+ * The bar shows bytes and rows done, the rate and the ETA:
+ *   ingest train  [########............]  41%  262.1/638.0 MB  1.14 M rows  96.3 MB/s  ETA 4s
+ */
+#ifndef SUBSETTER_PROGRESS_H
+#define SUBSETTER_PROGRESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    char what[64];
+    int64_t total_bytes; /* 0 when unknown */
+    int64_t done_bytes;
+    uint64_t rows;
+    double start, last; /* monotonic seconds */
+    double interval;    /* seconds between log lines when not on a terminal */
+    bool tty;
+    bool quiet;
+    bool drawn;
+} sub_progress_t;
+
+/* tty: stderr is a terminal; quiet: print nothing (e.g. -q). */
+void sub_progress_init(sub_progress_t *p, const char *what, int64_t total_bytes, bool quiet);
+void sub_progress_update(sub_progress_t *p, int64_t done_bytes, uint64_t rows);
+/* Draws the final state and ends the line. */
+void sub_progress_done(sub_progress_t *p);
+
+/* Monotonic clock in seconds. */
+double sub_now(void);
+
+#endif
