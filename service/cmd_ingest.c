@@ -62,6 +62,7 @@ static int parse_opts(sub_cmd_ctx_t *ctx, sub_ingest_opts_t *o)
     o->max_bad_share = 0.01;
     o->batch_size = 1000;
     o->quiet = ctx->quiet || ctx->json;
+    o->progress_interval_ms = sub_config_int(&ctx->cfg, SUB_SET_PROGRESS_INTERVAL_MS);
     o->source = sub_kvlist_get(&ctx->opts, "source");
     o->dataset = sub_kvlist_get(&ctx->opts, "dataset");
     if ((v = sub_kvlist_get(&ctx->opts, "splits")) && !parse_splits(v, o->splits))

@@ -255,7 +255,8 @@ static bool label_pass(split_t *s, sub_error_t *err)
     bool ok = sub_labelsort_new(s->in->work_dir, 0, &s->sorted, err) &&
               sub_csv_open_path(s->labels.path, NULL, &csv, err);
     snprintf(what, sizeof what, "labels %s", sub_oi_split_name(s->split));
-    sub_progress_init(&prog, what, s->labels.size, s->in->opts->quiet);
+    sub_progress_init(&prog, what, s->labels.size, s->in->opts->quiet,
+                      s->in->opts->progress_interval_ms);
     while (ok && (st = sub_csv_next(csv, &rec, err)) != SUB_CSV_END) {
         ok = st != SUB_CSV_FAIL && label_record(s, st, &rec, &cols, &ncols, err);
         if (ok && rec.number % 65536 == 0) {
@@ -465,7 +466,8 @@ static bool image_pass(split_t *s, bool upsert, sub_error_t *err)
               sub_writer_start(s->in->db, s->in->ds.sample_collection, upsert, save_checkpoint, s,
                                &w, err);
     snprintf(what, sizeof what, "images %s", sub_oi_split_name(s->split));
-    sub_progress_init(&prog, what, s->images.size, s->in->opts->quiet);
+    sub_progress_init(&prog, what, s->images.size, s->in->opts->quiet,
+                      s->in->opts->progress_interval_ms);
     while (ok && (st = sub_csv_next(csv, &rec, err)) != SUB_CSV_END) {
         sub_oi_image_t img;
         uint64_t id;

@@ -9,10 +9,7 @@
 
 #include "subsetter/log.h"
 
-/* A terminal is redrawn 10 times a second; a log gets a line every 10 s (override with
- * SUBSETTER_PROGRESS_INTERVAL, seconds, for tests and busy logs). */
 #define TTY_INTERVAL 0.1
-#define LOG_INTERVAL 10.0
 
 double sub_now(void)
 {
@@ -21,7 +18,8 @@ double sub_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void sub_progress_init(sub_progress_t *p, const char *what, int64_t total_bytes, bool quiet)
+void sub_progress_init(sub_progress_t *p, const char *what, int64_t total_bytes, bool quiet,
+                       int64_t interval_ms)
 {
     memset(p, 0, sizeof *p);
     snprintf(p->what, sizeof p->what, "%s", what);
@@ -29,8 +27,7 @@ void sub_progress_init(sub_progress_t *p, const char *what, int64_t total_bytes,
     p->start = p->last = sub_now();
     p->tty = isatty(STDERR_FILENO);
     p->quiet = quiet;
-    const char *iv = getenv("SUBSETTER_PROGRESS_INTERVAL");
-    p->interval = p->tty ? TTY_INTERVAL : (iv && atof(iv) > 0 ? atof(iv) : LOG_INTERVAL);
+    p->interval = p->tty ? TTY_INTERVAL : (double)interval_ms / 1000.0;
 }
 
 static void human_rate(char *out, size_t n, double bytes_per_s)

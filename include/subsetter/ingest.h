@@ -29,9 +29,10 @@ typedef struct {
     const char *source;  /* base URL or directory; NULL: SUB_OI_DEFAULT_BASE */
     const char *dataset; /* NULL: SUB_OI_DEFAULT_DATASET */
     bool splits[SUB_OI__SPLITS];
-    double max_bad_share; /* stop when rejected rows exceed this share of the rows read */
-    size_t batch_size;    /* documents per bulk write */
-    bool quiet;           /* no progress output */
+    double max_bad_share;         /* stop when rejected rows exceed this share of the rows read */
+    size_t batch_size;            /* documents per bulk write */
+    bool quiet;                   /* no progress output */
+    int64_t progress_interval_ms; /* between log lines when stderr is not a terminal */
 } sub_ingest_opts_t;
 
 typedef struct {

@@ -22,8 +22,10 @@ typedef struct {
     bool drawn;
 } sub_progress_t;
 
-/* tty: stderr is a terminal; quiet: print nothing (e.g. -q). */
-void sub_progress_init(sub_progress_t *p, const char *what, int64_t total_bytes, bool quiet);
+/* Draws on stderr: a bar redrawn 10 times a second on a terminal, otherwise a log line
+ * every interval_ms. quiet: print nothing (-q, --json). */
+void sub_progress_init(sub_progress_t *p, const char *what, int64_t total_bytes, bool quiet,
+                       int64_t interval_ms);
 void sub_progress_update(sub_progress_t *p, int64_t done_bytes, uint64_t rows);
 /* Draws the final state and ends the line. */
 void sub_progress_done(sub_progress_t *p);

@@ -47,6 +47,9 @@ typedef enum {
     X(FIFTYONE_VERSION, "SUBSETTER_FIFTYONE_VERSION", "fiftyone-version", "fiftyone_version",      \
       SUB_TYPE_VERSION, "1.11.0", false,                                                           \
       "FiftyOne version written into dataset documents (never newer than your FiftyOne)")          \
+    X(PROGRESS_INTERVAL_MS, "SUBSETTER_PROGRESS_INTERVAL_MS", "progress-interval-ms",              \
+      "progress_interval_ms", SUB_TYPE_INT, "10000", false,                                        \
+      "milliseconds between progress log lines when stderr is not a terminal")                     \
     X(LOG_LEVEL, "SUBSETTER_LOG_LEVEL", "log-level", "log_level", SUB_TYPE_LEVEL, "info", false,   \
       "error, warn, info or debug")
 

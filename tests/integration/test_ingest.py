@@ -75,7 +75,7 @@ class Env:
     def vars(self, **extra):
         return {"FIFTYONE_DATABASE_URI": self.server.uri(), "FIFTYONE_DATABASE_NAME": self.db,
                 "FIFTYONE_DATASET_ZOO_DIR": str(self.media),
-                "SUBSETTER_CACHE_DIR": str(self.cache), "SUBSETTER_PROGRESS_INTERVAL": "0.2",
+                "SUBSETTER_CACHE_DIR": str(self.cache), "SUBSETTER_PROGRESS_INTERVAL_MS": "200",
                 **extra}
 
     def database(self):
