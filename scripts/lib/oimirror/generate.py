@@ -537,6 +537,7 @@ def _generate(out_dir, tmpdir, sizes, nclasses, lpi, seed, unsorted_labels, eol,
     zipf_cum = _cum([1.0 / (r + 1) ** ZIPF_EXPONENT for r in range(n)])  # by rank
     zipf_tot = zipf_cum[-1]
     rank_to_class = order
+    max_rows = min(MAX_ROWS_PER_IMAGE, n)
 
     # --- per split state
     pmf = {s: rows_pmf(lpi if s == "train" else min(40.0, lpi * EVAL_LABEL_FACTOR))
@@ -633,8 +634,8 @@ def _generate(out_dir, tmpdir, sizes, nclasses, lpi, seed, unsorted_labels, eol,
 
         # label rows
         k = bisect_right(pmf_cum[s], lab_random() * pmf_cum[s][-1])
-        if k > MAX_ROWS_PER_IMAGE:
-            k = MAX_ROWS_PER_IMAGE
+        if k > max_rows:
+            k = max_rows  # each row of an image names another class
         rows = []
         if k:
             chosen = set()
