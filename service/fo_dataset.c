@@ -161,6 +161,11 @@ void sub_fo_append_field(bson_t *arr, const char *key, const sub_fo_field_t *f,
 char *sub_fo_slug(const char *name)
 {
     sub_buf_t b = SUB_BUF_INIT;
+    size_t chars = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        chars += (*p & 0xC0) != 0x80; /* code points, as Python's len() counts */
+    if (chars == 0 || chars > 100)
+        return NULL;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
         char c = 0;
         if (isalnum(*p) && *p < 128)

@@ -150,7 +150,14 @@ static bool merge_runs(sub_labelsort_t *s, sub_error_t *err)
     if (out < 0)
         return sub_error_set(err, SUB_E_IO, errno, "create %s: %s", s->merged_path,
                              strerror(errno));
-    size_t k = s->nruns, per = s->cap / (k + 1) ? s->cap / (k + 1) : 1;
+    size_t k = s->nruns;
+    if (s->cap < (k + 1) * 64) {
+        /* Each run and the output get at least 64 records: with a tiny buffer and many
+         * runs the buffer grows, which only tests and absurd settings reach. */
+        s->cap = (k + 1) * 64;
+        s->buf = sub_xrealloc(s->buf, s->cap * sizeof *s->buf);
+    }
+    size_t per = s->cap / (k + 1);
     cursor_t *cur = calloc(k, sizeof *cur);
     sub_label_rec_t *outbuf = s->buf + per * k; /* the rest of the big buffer */
     size_t outcap = s->cap - per * k, outlen = 0;
@@ -263,10 +270,10 @@ void sub_labelsort_find(sub_labelsort_t *s, uint64_t image, const sub_label_rec_
     uint64_t end = at;
     while (end < s->total && s->map[end].image == image)
         end++;
-    if (image >= s->last_query) {
-        s->cursor = end;
+    bool forward = image >= s->last_query;
+    s->cursor = end; /* also after a step back: the next gallop starts from here */
+    if (forward)
         release_behind(s);
-    }
     s->last_query = image;
     *first = s->map + at;
     *n = (size_t)(end - at);

@@ -184,10 +184,15 @@ char *sub_path_expand_home(const char *path)
 {
     if (path[0] != '~' || (path[1] != '\0' && path[1] != '/'))
         return sub_xstrdup(path);
+    /* As Python's expanduser: HOME without its trailing slashes, "/" when nothing is left,
+     * so "~/x" never becomes "//x". */
     const char *home = getenv("HOME");
-    if (!home || !*home)
-        home = "/";
-    return sub_xasprintf("%s%s", home, path + 1);
+    size_t n = home ? strlen(home) : 0;
+    while (n > 0 && home[n - 1] == '/')
+        n--;
+    if (n == 0)
+        return sub_xasprintf("/%s", path[1] == '/' ? path + 2 : path + 1);
+    return sub_xasprintf("%.*s%s", (int)n, home, path + 1);
 }
 
 bool sub_mkdir_p(const char *dir, sub_error_t *err)

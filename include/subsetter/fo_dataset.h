@@ -54,7 +54,7 @@ typedef struct {
 
 /* FiftyOne's to_slug(): lower-case [a-z0-9], whitespace and "+_.-" become "-", other
  * characters dropped, runs of "-" collapsed, leading/trailing "-" stripped. Caller frees.
- * Returns NULL when the slug would be empty or longer than 100 characters. */
+ * Returns NULL when the name or the slug is empty or longer than 100 characters. */
 char *sub_fo_slug(const char *name);
 
 /* Appends FiftyOne's SampleFieldDocument for f to the array `arr` under `key`. */

@@ -12,7 +12,6 @@ import email.utils
 import hashlib
 import http.client
 import json
-import os
 import re
 import select
 import shutil

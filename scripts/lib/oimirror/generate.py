@@ -488,6 +488,9 @@ def generate(out_dir: str, *, sizes: dict, classes: int = 600, labels_per_image:
     total = sum(sizes[s] for s in layout.SPLITS)
     if total < 1:
         raise GenError("at least one image is needed")
+    if classes < 10:
+        raise GenError("--classes must be at least 10 (the quirk classes need room)")
+    rows_pmf(labels_per_image)  # raises on a mean out of range
 
     def R(purpose):
         return random.Random(f"make-mirror/v1/{seed}/{purpose}")
