@@ -424,6 +424,37 @@ out:
     return ok;
 }
 
+bool sub_fo_dataset_open(sub_db_t *db, const char *name, sub_fo_dataset_t *out, bson_t *doc,
+                         sub_error_t *err)
+{
+    mongoc_collection_t *coll = mongoc_database_get_collection(db->db, "datasets");
+    bson_t *filter = BCON_NEW("name", BCON_UTF8(name));
+    mongoc_cursor_t *c = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
+    const bson_t *found;
+    bson_error_t be;
+    bool ok = false;
+    memset(out, 0, sizeof *out);
+    if (doc)
+        bson_init(doc);
+    if (mongoc_cursor_next(c, &found)) {
+        out->name = sub_xstrdup(name);
+        ok = load_existing(found, out) ||
+             sub_error_set(err, SUB_E_DB, 0,
+                           "datasets document '%s' has no _id or sample_collection_name", name);
+        if (ok && doc)
+            bson_concat(doc, found);
+    } else if (mongoc_cursor_error(c, &be)) {
+        sub_db_error(&be, "find the datasets document", err);
+    } else {
+        sub_error_set(err, SUB_E_NOT_FOUND, 0, "no dataset named '%s' in database %s", name,
+                      db->db_name);
+    }
+    mongoc_cursor_destroy(c);
+    bson_destroy(filter);
+    mongoc_collection_destroy(coll);
+    return ok;
+}
+
 bool sub_fo_dataset_touch(sub_db_t *db, const sub_fo_dataset_t *ds, sub_error_t *err)
 {
     mongoc_collection_t *coll = mongoc_database_get_collection(db->db, "datasets");

@@ -13,7 +13,9 @@
 #include <bson/bson.h>
 
 #include "subsetter/config.h"
+#include "subsetter/db.h"
 #include "subsetter/error.h"
+#include "subsetter/runs.h"
 #include "subsetter/strutil.h"
 
 typedef struct {
@@ -60,6 +62,9 @@ int sub_cmd_db(sub_cmd_ctx_t *ctx);
 int sub_cmd_schema(sub_cmd_ctx_t *ctx);
 int sub_cmd_config(sub_cmd_ctx_t *ctx);
 int sub_cmd_ingest(sub_cmd_ctx_t *ctx);
+int sub_cmd_label(sub_cmd_ctx_t *ctx);
+int sub_cmd_survey(sub_cmd_ctx_t *ctx);
+int sub_cmd_sample(sub_cmd_ctx_t *ctx);
 
 extern const char sub_doctor_usage[];
 extern const char sub_db_usage[];
@@ -67,6 +72,21 @@ extern const char sub_schema_usage[];
 extern const char sub_config_usage[];
 extern const char sub_ingest_usage[];
 extern const sub_option_t sub_ingest_options[];
+extern const char sub_label_usage[];
+extern const sub_option_t sub_label_options[];
+extern const char sub_survey_usage[];
+extern const sub_option_t sub_survey_options[];
+extern const char sub_sample_usage[];
+extern const sub_option_t sub_sample_options[];
+
+/* What every stage command does first: open the database, apply the schemas, begin the
+ * run document. */
+bool sub_cmd_begin(sub_cmd_ctx_t *ctx, sub_db_t *db, const char *stage, const char *dataset,
+                   const bson_t *params, sub_run_t *run, sub_error_t *err);
+/* Ends the run document (a failure to record it is only logged), closes the database and
+ * returns the exit code, printing err on failure. */
+int sub_cmd_end(sub_cmd_ctx_t *ctx, sub_db_t *db, const sub_run_t *run, bool began, bool ok,
+                const bson_t *counts, const sub_error_t *err);
 
 /* A usage error for the command (exit 2), e.g. for a bad option value. */
 int sub_cli_usage(const sub_cmd_ctx_t *ctx, const char *fmt, ...)

@@ -14,21 +14,23 @@
 #include <stdbool.h>
 
 /* X(name, exit_code, short description) */
-#define SUB_ERROR_MAP(X)                                                     \
-    X(OK, 0, "success")                                                      \
-    X(INTERNAL, 1, "internal error")                                         \
-    X(USAGE, 2, "usage error: unknown command, option or argument")          \
-    X(CONFIG, 3, "configuration error: bad setting, .env or job file")       \
-    X(UNREACHABLE, 4, "database unreachable: no server answered in time")    \
-    X(AUTH, 5, "authentication failed")                                      \
-    X(TLS, 6, "TLS failure: handshake or certificate not trusted")           \
-    X(SERVER_VERSION, 7, "server too old or unsupported")                    \
-    X(PRIVILEGE, 8, "the database user lacks a privilege the service needs") \
-    X(DB, 9, "a database command failed")                                    \
-    X(IO, 10, "local file system error")                                     \
-    X(MONGOD, 11, "the embedded mongod could not be found or started")       \
-    X(NOT_RUNNING, 12, "the embedded mongod is not running")                 \
-    X(INPUT, 13, "bad input: a source file is unusable or has too many bad rows")
+#define SUB_ERROR_MAP(X)                                                                  \
+    X(OK, 0, "success")                                                                   \
+    X(INTERNAL, 1, "internal error")                                                      \
+    X(USAGE, 2, "usage error: unknown command, option or argument")                       \
+    X(CONFIG, 3, "configuration error: bad setting, .env or job file")                    \
+    X(UNREACHABLE, 4, "database unreachable: no server answered in time")                 \
+    X(AUTH, 5, "authentication failed")                                                   \
+    X(TLS, 6, "TLS failure: handshake or certificate not trusted")                        \
+    X(SERVER_VERSION, 7, "server too old or unsupported")                                 \
+    X(PRIVILEGE, 8, "the database user lacks a privilege the service needs")              \
+    X(DB, 9, "a database command failed")                                                 \
+    X(IO, 10, "local file system error")                                                  \
+    X(MONGOD, 11, "the embedded mongod could not be found or started")                    \
+    X(NOT_RUNNING, 12, "the embedded mongod is not running")                              \
+    X(INPUT, 13, "bad input: a source file is unusable or has too many bad rows")         \
+    X(INFEASIBLE, 14, "the data cannot satisfy the request (too few classes or samples)") \
+    X(NOT_FOUND, 15, "no such dataset")
 
 typedef enum {
 #define SUB_X(name, code, msg) SUB_E_##name,

@@ -70,6 +70,12 @@ bool sub_fo_dataset_ensure(sub_db_t *db, const char *name, const char *fiftyone_
                            const sub_fo_field_t *extra, size_t n_extra, const bson_t *info,
                            const bson_t *default_classes, sub_fo_dataset_t *out, sub_error_t *err);
 
+/* Finds an existing dataset by name: SUB_E_NOT_FOUND when there is none. When doc is not
+ * NULL it receives a copy of the datasets document (the caller destroys it; initialized
+ * on every path). */
+bool sub_fo_dataset_open(sub_db_t *db, const char *name, sub_fo_dataset_t *out, bson_t *doc,
+                         sub_error_t *err);
+
 /* Sets the dataset's last_modified_at to now. */
 bool sub_fo_dataset_touch(sub_db_t *db, const sub_fo_dataset_t *ds, sub_error_t *err);
 

@@ -1,0 +1,35 @@
+/* label.h - `subsetter label single`: ground_truth for every single-label sample.
+ *
+ * One updateMany with an aggregation pipeline, run by the server: a sample whose
+ * positive_labels hold exactly one Classification gets ground_truth = a Classification
+ * with that label and confidence, tags [] and an ObjectId of its own; every other sample
+ * loses any ground_truth it had. Only samples whose ground_truth changes are written (and
+ * get last_modified_at = now), so a second run writes nothing.
+ *
+ * The ground_truth _id is derived from the sample's: the same 4-byte timestamp, then the
+ * two 4-byte halves of the rest swapped. It is new (no other label or sample of the
+ * dataset has it, bar a 2^-64 coincidence) and the same on every run, which keeps the
+ * stage idempotent. (The reference generator reuses the positive label's id instead.)
+ */
+#ifndef SUBSETTER_LABEL_H
+#define SUBSETTER_LABEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "subsetter/db.h"
+#include "subsetter/error.h"
+
+typedef struct {
+    int64_t samples;      /* in the dataset */
+    int64_t single_label; /* with ground_truth after the run */
+    int64_t modified;     /* written by this run */
+    double seconds;
+} sub_label_result_t;
+
+/* Labels the dataset's samples and declares ground_truth in its sample_fields. Creates
+ * the index {ground_truth.label: 1} that sample's per-class selection uses. */
+bool sub_label_single(sub_db_t *db, const char *dataset, const char *fiftyone_version,
+                      sub_label_result_t *res, sub_error_t *err);
+
+#endif
