@@ -27,14 +27,15 @@ const char sub_ingest_usage[] =
     "  --dataset NAME       the FiftyOne dataset to create or complete\n"
     "  --max-bad-share F    stop when more than this share of a file's rows is bad\n"
     "                       (default 0.01); bad rows below it are skipped and reported\n"
-    "  --batch-size N       documents per bulk write (default 1000)\n\n"
+    "  --batch-size N       documents per bulk write (default 1000)\n"
+    "  --writers N          bulk writes in flight at once, 1 to 8 (default 2)\n\n"
     "Idempotent: a split whose files are unchanged is skipped; a killed ingest resumes at\n"
     "its last checkpoint. Downloads go to SUBSETTER_CACHE_DIR/sources and resume too.\n"
     "Exit 13 when the input is unusable; see `subsetter --help` for the other codes.\n";
 
 const sub_option_t sub_ingest_options[] = {
-    {"splits", true},        {"source", true},     {"dataset", true},
-    {"max-bad-share", true}, {"batch-size", true}, {NULL, false},
+    {"splits", true},     {"source", true},  {"dataset", true}, {"max-bad-share", true},
+    {"batch-size", true}, {"writers", true}, {NULL, false},
 };
 
 static bool parse_splits(const char *list, bool *splits)
@@ -61,6 +62,7 @@ static int parse_opts(sub_cmd_ctx_t *ctx, sub_ingest_opts_t *o)
         o->splits[i] = true;
     o->max_bad_share = 0.01;
     o->batch_size = 1000;
+    o->writers = 2;
     o->quiet = ctx->quiet || ctx->json;
     o->progress_interval_ms = sub_config_int(&ctx->cfg, SUB_SET_PROGRESS_INTERVAL_MS);
     o->source = sub_kvlist_get(&ctx->opts, "source");
@@ -72,6 +74,11 @@ static int parse_opts(sub_cmd_ctx_t *ctx, sub_ingest_opts_t *o)
         o->max_bad_share = strtod(v, &end);
         if (*end || !(o->max_bad_share >= 0 && o->max_bad_share <= 1))
             return sub_cli_usage(ctx, "--max-bad-share: expected a number in [0, 1], got '%s'", v);
+    }
+    if ((v = sub_kvlist_get(&ctx->opts, "writers"))) {
+        if (!sub_parse_int64(v, 1, 8, &n))
+            return sub_cli_usage(ctx, "--writers: expected 1 to 8, got '%s'", v);
+        o->writers = (int)n;
     }
     if ((v = sub_kvlist_get(&ctx->opts, "batch-size"))) {
         if (!sub_parse_int64(v, 1, 100000, &n))
@@ -97,6 +104,7 @@ static void params_bson(const sub_ingest_opts_t *o, bson_t *p)
     bson_append_array_end(p, &arr);
     BSON_APPEND_DOUBLE(p, "max_bad_share", o->max_bad_share);
     BSON_APPEND_INT64(p, "batch_size", (int64_t)o->batch_size);
+    BSON_APPEND_INT32(p, "writers", o->writers);
 }
 
 static void summary(const sub_cmd_ctx_t *ctx, const char *name, const sub_ingest_result_t *r,

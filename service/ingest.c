@@ -23,6 +23,8 @@
 #define MIN_ROWS_FOR_SHARE 1000
 #define SOURCES            "subsetter.sources"
 #define MAX_SOURCES        255
+/* Seconds between stored checkpoints (see on_batch_written). */
+#define CHECKPOINT_EVERY 1.0
 
 /* The fields an Open Images ingest declares besides FiftyOne's defaults. */
 static const sub_fo_field_t oi_fields[] = {
@@ -72,6 +74,7 @@ typedef struct {
     uint64_t label_rejected; /* bad label rows, recounted by every label pass */
     sub_u64set_t seen;       /* ImageIDs of this split met since the run began */
     uint64_t bad_reported;
+    double last_checkpoint; /* sub_now() of the last stored checkpoint (writer thread) */
 } split_t;
 
 void sub_ingest_counts_to_bson(const sub_ingest_counts_t *c, bson_t *out)
@@ -353,10 +356,10 @@ static const char *image_row(const sub_csv_record_t *rec, size_t ncols, const im
     return NULL;
 }
 
-/* The writer calls this after each acknowledged batch: the checkpoint follows the data. */
-static bool save_checkpoint(void *ctx, sub_db_t *conn, const sub_batch_t *b, sub_error_t *err)
+/* Writes the checkpoint of batch b (whose documents are acknowledged) to the image list's
+ * sources document. */
+static bool save_checkpoint(split_t *s, sub_db_t *conn, const sub_batch_t *b, sub_error_t *err)
 {
-    split_t *s = ctx;
     const checkpoint_t *cp = b->counts;
     mongoc_collection_t *coll = mongoc_database_get_collection(conn->db, SOURCES);
     bson_t *filter =
@@ -388,6 +391,19 @@ static bool save_checkpoint(void *ctx, sub_db_t *conn, const sub_batch_t *b, sub
     bson_destroy(filter);
     mongoc_collection_destroy(coll);
     return ok;
+}
+
+/* The writer calls this after each acknowledged batch, so a checkpoint never runs ahead of
+ * the data. It is stored at most every CHECKPOINT_EVERY seconds: each store is a round
+ * trip during which no batch is in flight, and a resumed run redoes at most that much. */
+static bool on_batch_written(void *ctx, sub_db_t *conn, const sub_batch_t *b, sub_error_t *err)
+{
+    split_t *s = ctx;
+    double now = sub_now();
+    if (now - s->last_checkpoint < CHECKPOINT_EVERY)
+        return true;
+    s->last_checkpoint = now;
+    return save_checkpoint(s, conn, b, err);
 }
 
 static bool submit(split_t *s, sub_writer_t *w, sub_batch_t **b, uint64_t offset, uint64_t line,
@@ -463,8 +479,8 @@ static bool image_pass(split_t *s, bool upsert, sub_error_t *err)
     sub_progress_t prog;
     char what[64];
     bool ok = open_images(s, &csv, &cols, &ncols, err) &&
-              sub_writer_start(s->in->db, s->in->ds.sample_collection, upsert, save_checkpoint, s,
-                               &w, err);
+              sub_writer_start(s->in->db, s->in->ds.sample_collection, upsert, s->in->opts->writers,
+                               on_batch_written, s, &w, err);
     snprintf(what, sizeof what, "images %s", sub_oi_split_name(s->split));
     sub_progress_init(&prog, what, s->images.size, s->in->opts->quiet,
                       s->in->opts->progress_interval_ms);

@@ -11,22 +11,35 @@
 
 #define QUEUE_LEN            2
 #define SERVER_DUPLICATE_KEY 11000
+/* Batches that can exist at once: queued, being written, waiting to be reported. */
+#define RING (QUEUE_LEN + 2 * SUB_WRITER_MAX_THREADS + 1)
+
+typedef struct {
+    struct sub_writer *w;
+    pthread_t thread;
+    sub_db_t conn;
+    mongoc_collection_t *coll;
+    bool started;
+} worker_t;
 
 struct sub_writer {
-    pthread_t thread;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* guards everything below but `report` */
     pthread_cond_t cv;
     sub_batch_t *queue[QUEUE_LEN];
     size_t head, count;
+    uint64_t next_seq;       /* given to the next submitted batch */
+    uint64_t next_report;    /* the batch whose on_written is due */
+    sub_batch_t *done[RING]; /* written, waiting for an earlier batch */
     bool closing;
     bool failed;
     sub_error_t error;
-    sub_db_t conn;
-    mongoc_collection_t *coll;
+    pthread_mutex_t report; /* one reporter at a time, so reports stay in order */
     bool upsert;
     sub_writer_done_fn on_written;
     void *ctx;
     sub_writer_stats_t stats;
+    worker_t workers[SUB_WRITER_MAX_THREADS];
+    int nworkers;
 };
 
 sub_batch_t *sub_batch_new(size_t cap)
@@ -56,13 +69,13 @@ static int64_t reply_int(const bson_t *reply, const char *key)
     return bson_iter_init_find(&it, reply, key) ? bson_iter_as_int64(&it) : 0;
 }
 
-static bool run_bulk(sub_writer_t *w, sub_batch_t *b, bool upsert, const bool *only, bson_t *reply,
+static bool run_bulk(worker_t *k, sub_batch_t *b, bool upsert, const bool *only, bson_t *reply,
                      bson_error_t *be)
 {
     bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));
     bson_t *rep = BCON_NEW("upsert", BCON_BOOL(true));
     mongoc_bulk_operation_t *bulk =
-        mongoc_collection_create_bulk_operation_with_opts(w->coll, opts);
+        mongoc_collection_create_bulk_operation_with_opts(k->coll, opts);
     for (size_t i = 0; i < b->len; i++) {
         if (only && !only[i])
             continue;
@@ -104,30 +117,49 @@ static bool duplicates_only(const bson_t *reply, size_t n, bool *dup)
     return true;
 }
 
-static bool write_batch(sub_writer_t *w, sub_batch_t *b, sub_error_t *err)
+static void add_stats(sub_writer_t *w, const bson_t *reply, bool counts_inserts)
 {
+    pthread_mutex_lock(&w->mu);
+    if (counts_inserts) {
+        w->stats.inserted += (uint64_t)reply_int(reply, "nInserted");
+        w->stats.upserted += (uint64_t)reply_int(reply, "nUpserted");
+    }
+    w->stats.matched += (uint64_t)reply_int(reply, "nMatched");
+    w->stats.modified += (uint64_t)reply_int(reply, "nModified");
+    pthread_mutex_unlock(&w->mu);
+}
+
+static bool write_batch(worker_t *k, sub_batch_t *b, sub_error_t *err)
+{
+    sub_writer_t *w = k->w;
     bson_t reply;
     bson_error_t be;
-    bool ok = run_bulk(w, b, w->upsert, NULL, &reply, &be);
-    w->stats.inserted += (uint64_t)reply_int(&reply, "nInserted");
-    w->stats.upserted += (uint64_t)reply_int(&reply, "nUpserted");
-    w->stats.matched += (uint64_t)reply_int(&reply, "nMatched");
-    w->stats.modified += (uint64_t)reply_int(&reply, "nModified");
+    bool ok = run_bulk(k, b, w->upsert, NULL, &reply, &be);
+    add_stats(w, &reply, true);
     if (!ok && !w->upsert) {
         bool *dup = sub_xmalloc(b->len * sizeof *dup);
         if (duplicates_only(&reply, b->len, dup)) {
             bson_destroy(&reply);
-            ok = run_bulk(w, b, true, dup, &reply, &be);
-            w->stats.matched += (uint64_t)reply_int(&reply, "nMatched");
-            w->stats.modified += (uint64_t)reply_int(&reply, "nModified");
+            ok = run_bulk(k, b, true, dup, &reply, &be);
+            add_stats(w, &reply, false);
         }
         free(dup);
     }
     if (!ok)
         sub_db_error(&be, "bulk write", err);
     bson_destroy(&reply);
-    w->stats.batches++;
-    return ok && (!w->on_written || w->on_written(w->ctx, &w->conn, b, err));
+    return ok;
+}
+
+static void fail(sub_writer_t *w, const sub_error_t *e)
+{
+    pthread_mutex_lock(&w->mu);
+    if (!w->failed) {
+        w->failed = true;
+        w->error = *e;
+    }
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
 static sub_batch_t *next_batch(sub_writer_t *w)
@@ -146,47 +178,118 @@ static sub_batch_t *next_batch(sub_writer_t *w)
     return b;
 }
 
+/* Takes the batch due for reporting if it is written, else NULL. */
+static sub_batch_t *take_due(sub_writer_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    sub_batch_t **slot = &w->done[w->next_report % RING];
+    sub_batch_t *b = *slot && (*slot)->seq == w->next_report ? *slot : NULL;
+    if (b) {
+        *slot = NULL;
+        w->next_report++;
+        w->stats.batches++;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return b;
+}
+
+/* Reports every batch that is due, in order; whichever thread finishes the missing
+ * batch does the reporting, with its own connection. */
+static void report_due(worker_t *k)
+{
+    sub_writer_t *w = k->w;
+    sub_batch_t *b;
+    pthread_mutex_lock(&w->report);
+    while ((b = take_due(w)) != NULL) {
+        sub_error_t e = {0};
+        bool failed;
+        pthread_mutex_lock(&w->mu);
+        failed = w->failed;
+        pthread_mutex_unlock(&w->mu);
+        if (!failed && w->on_written && !w->on_written(w->ctx, &k->conn, b, &e))
+            fail(w, &e);
+        sub_batch_free(b);
+    }
+    pthread_mutex_unlock(&w->report);
+}
+
 static void *writer_main(void *arg)
 {
-    sub_writer_t *w = arg;
+    worker_t *k = arg;
+    sub_writer_t *w = k->w;
     sub_batch_t *b;
     while ((b = next_batch(w)) != NULL) {
         sub_error_t e = {0};
-        bool ok = w->failed || write_batch(w, b, &e);
-        sub_batch_free(b);
-        if (!ok) {
-            pthread_mutex_lock(&w->mu);
-            w->failed = true;
-            w->error = e;
-            pthread_cond_broadcast(&w->cv);
-            pthread_mutex_unlock(&w->mu);
-        }
+        pthread_mutex_lock(&w->mu);
+        bool skip = w->failed;
+        pthread_mutex_unlock(&w->mu);
+        if (!skip && !write_batch(k, b, &e))
+            fail(w, &e);
+        pthread_mutex_lock(&w->mu);
+        w->done[b->seq % RING] = b;
+        pthread_mutex_unlock(&w->mu);
+        report_due(k);
     }
     return NULL;
 }
 
-bool sub_writer_start(const sub_db_t *db, const char *collection, bool upsert,
+static bool start_worker(sub_writer_t *w, worker_t *k, const sub_db_t *db, const char *collection,
+                         sub_error_t *err)
+{
+    k->w = w;
+    if (!sub_db_clone(db, &k->conn, err))
+        return false;
+    k->coll = mongoc_database_get_collection(k->conn.db, collection);
+    if (pthread_create(&k->thread, NULL, writer_main, k) != 0)
+        return sub_error_set(err, SUB_E_INTERNAL, 0, "cannot start a writer thread");
+    k->started = true;
+    return true;
+}
+
+static void stop_workers(sub_writer_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->closing = true;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    for (int i = 0; i < w->nworkers; i++) {
+        worker_t *k = &w->workers[i];
+        if (k->started)
+            pthread_join(k->thread, NULL);
+        if (k->coll)
+            mongoc_collection_destroy(k->coll);
+        sub_db_close(&k->conn);
+    }
+    for (size_t i = 0; i < RING; i++)
+        sub_batch_free(w->done[i]); /* left unreported only after a failure */
+    pthread_mutex_destroy(&w->mu);
+    pthread_mutex_destroy(&w->report);
+    pthread_cond_destroy(&w->cv);
+}
+
+bool sub_writer_start(const sub_db_t *db, const char *collection, bool upsert, int nthreads,
                       sub_writer_done_fn on_written, void *ctx, sub_writer_t **out,
                       sub_error_t *err)
 {
     sub_writer_t *w = calloc(1, sizeof *w);
     if (!w)
         abort();
-    if (!sub_db_clone(db, &w->conn, err)) {
-        free(w);
-        return false;
-    }
-    w->coll = mongoc_database_get_collection(w->conn.db, collection);
     w->upsert = upsert;
     w->on_written = on_written;
     w->ctx = ctx;
+    w->nworkers = nthreads < 1                        ? 1
+                  : nthreads > SUB_WRITER_MAX_THREADS ? SUB_WRITER_MAX_THREADS
+                                                      : nthreads;
     pthread_mutex_init(&w->mu, NULL);
+    pthread_mutex_init(&w->report, NULL);
     pthread_cond_init(&w->cv, NULL);
-    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-        mongoc_collection_destroy(w->coll);
-        sub_db_close(&w->conn);
+    bool ok = true;
+    for (int i = 0; ok && i < w->nworkers; i++)
+        ok = start_worker(w, &w->workers[i], db, collection, err);
+    if (!ok) {
+        stop_workers(w);
         free(w);
-        return sub_error_set(err, SUB_E_INTERNAL, 0, "cannot start the writer thread");
+        return false;
     }
     *out = w;
     return true;
@@ -199,6 +302,7 @@ bool sub_writer_submit(sub_writer_t *w, sub_batch_t *b, sub_error_t *err)
         pthread_cond_wait(&w->cv, &w->mu);
     bool failed = w->failed;
     if (!failed) {
+        b->seq = w->next_seq++;
         w->queue[(w->head + w->count) % QUEUE_LEN] = b;
         w->count++;
         pthread_cond_broadcast(&w->cv);
@@ -213,20 +317,12 @@ bool sub_writer_submit(sub_writer_t *w, sub_batch_t *b, sub_error_t *err)
 
 bool sub_writer_finish(sub_writer_t *w, sub_writer_stats_t *stats, sub_error_t *err)
 {
-    pthread_mutex_lock(&w->mu);
-    w->closing = true;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
+    stop_workers(w);
     bool ok = !w->failed;
     if (!ok && err)
         *err = w->error;
     if (stats)
         *stats = w->stats;
-    mongoc_collection_destroy(w->coll);
-    sub_db_close(&w->conn);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
     free(w);
     return ok;
 }

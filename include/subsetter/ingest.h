@@ -31,6 +31,7 @@ typedef struct {
     bool splits[SUB_OI__SPLITS];
     double max_bad_share;         /* stop when rejected rows exceed this share of the rows read */
     size_t batch_size;            /* documents per bulk write */
+    int writers;                  /* bulk writes in flight at once, one connection each */
     bool quiet;                   /* no progress output */
     int64_t progress_interval_ms; /* between log lines when stderr is not a terminal */
 } sub_ingest_opts_t;

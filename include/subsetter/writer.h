@@ -1,15 +1,17 @@
-/* writer.h - a background thread that writes batches of documents, so parsing and
- * building the next batch overlaps with the server storing this one.
+/* writer.h - background threads that write batches of documents, so parsing and
+ * building the next batch overlaps with the server storing the previous ones.
  *
- * Batches are written in the order submitted, each as one unordered bulk operation on
- * the writer's own connection. In insert mode, documents are inserted; any that already
- * exist (duplicate _id, from a run that was killed after writing but before recording
- * its checkpoint) are replaced instead, so the result is the same in both modes. In
- * upsert mode every document is a replace-one upsert by _id.
+ * Each of n threads has its own connection and writes whole batches, each as one
+ * unordered bulk operation, so n batches can be in flight at once. In insert mode, documents are
+ * inserted; any that already exist (duplicate _id, from a run that was killed after writing but
+ * before recording its checkpoint) are replaced instead, so the result is the same in both modes.
+ * In upsert mode every document is a replace-one upsert by _id.
  *
- * After a batch is acknowledged the writer calls `on_written` on its own thread with its
- * own connection: the place to record a checkpoint, which therefore never runs ahead of
- * the data. The queue holds two batches, so memory is bounded by 3 batches.
+ * `on_written` is called once per batch, in submission order, only when that batch and
+ * every earlier one are acknowledged, on a writer thread with that thread's connection:
+ * the place to record a checkpoint, which therefore never runs ahead of the data. Memory
+ * is bounded by (2 + 2n) batches: two queued, n being written, n waiting for an earlier
+ * one to finish.
  */
 #ifndef SUBSETTER_WRITER_H
 #define SUBSETTER_WRITER_H
@@ -29,6 +31,7 @@ typedef struct {
     uint64_t tag; /* the caller's position after this batch (e.g. rows consumed) */
     void *counts; /* the caller's counters as of this batch, copied (may be NULL) */
     size_t counts_bytes;
+    uint64_t seq; /* set by sub_writer_submit */
 } sub_batch_t;
 
 typedef struct {
@@ -40,8 +43,11 @@ typedef bool (*sub_writer_done_fn)(void *ctx, sub_db_t *conn, const sub_batch_t 
 
 typedef struct sub_writer sub_writer_t;
 
-/* Starts the thread on a clone of db's connection. Keeps a reference to nothing of db. */
-bool sub_writer_start(const sub_db_t *db, const char *collection, bool upsert,
+#define SUB_WRITER_MAX_THREADS 8
+
+/* Starts nthreads (1 to SUB_WRITER_MAX_THREADS) threads, each on its own clone of db's
+ * connection. Keeps a reference to nothing of db. */
+bool sub_writer_start(const sub_db_t *db, const char *collection, bool upsert, int nthreads,
                       sub_writer_done_fn on_written, void *ctx, sub_writer_t **out,
                       sub_error_t *err);
 

@@ -275,7 +275,7 @@ def test_resume_after_kill_9(sub, env, tmp_path_factory, tmp_path):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         doc = sources.find_one({"kind": "openimages/images", "split": "train",
-                                "checkpoint.number": {"$gt": 3000}})
+                                "checkpoint.number": {"$gt": 100}})
         if doc or p.poll() is not None:
             break
         time.sleep(0.05)
