@@ -11,8 +11,9 @@
 
 #define QUEUE_LEN            2
 #define SERVER_DUPLICATE_KEY 11000
-/* Batches that can exist at once: queued, being written, waiting to be reported. */
-#define RING (QUEUE_LEN + 2 * SUB_WRITER_MAX_THREADS + 1)
+/* Batches between the one due for reporting and the newest started: may_start() keeps
+ * it under 2n, so the ring of written-but-unreported batches never wraps. */
+#define RING (2 * SUB_WRITER_MAX_THREADS + 1)
 
 typedef struct {
     struct sub_writer *w;
@@ -162,10 +163,17 @@ static void fail(sub_writer_t *w, const sub_error_t *e)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* Whether the next queued batch may start: one thread stalled on a batch must not let
+ * the others run ahead without bound, since every batch after it waits to be reported. */
+static bool may_start(const sub_writer_t *w)
+{
+    return w->count > 0 && w->queue[w->head]->seq < w->next_report + 2 * (uint64_t)w->nworkers;
+}
+
 static sub_batch_t *next_batch(sub_writer_t *w)
 {
     pthread_mutex_lock(&w->mu);
-    while (w->count == 0 && !w->closing)
+    while (!may_start(w) && !(w->closing && w->count == 0))
         pthread_cond_wait(&w->cv, &w->mu);
     sub_batch_t *b = NULL;
     if (w->count) {
@@ -188,6 +196,7 @@ static sub_batch_t *take_due(sub_writer_t *w)
         *slot = NULL;
         w->next_report++;
         w->stats.batches++;
+        pthread_cond_broadcast(&w->cv); /* may_start() may now hold */
     }
     pthread_mutex_unlock(&w->mu);
     return b;

@@ -57,11 +57,12 @@ def check_subset(world, name, classes, n, seed, source=SOURCE):
     assert len(docs) == len(classes) * n, (len(docs), len(classes), n)
     assert labels_of(coll) == {c: n for c in classes}
     by_class = {c: set() for c in classes}
+    sources = {s["_id"]: s for s in src.find({"_id": {"$in": [d["_id"] for d in docs]}})}
     for d in docs:
         assert d["_dataset_id"] == ds["_id"], d
         p = positives(d)
         assert len(p) == 1 and p[0]["label"] == d["ground_truth"]["label"], d
-        s = src.find_one({"_id": d["_id"]})
+        s = sources.get(d["_id"])
         assert s is not None, f"{d['_id']} is not a sample of {source}"
         for f in COPIED_FIELDS:
             assert (f in d) == (f in s) and d.get(f) == s.get(f), (f, d.get(f), s.get(f))
@@ -144,6 +145,16 @@ def test_label_again_changes_nothing_and_repairs_planted_changes(world):
     check_done_run(new_run(world.db, before, "label"), name, r.json())
     assert dump(coll) == samples_before, "a second label run changed sample documents"
     assert json_util.dumps(world.dataset(name)) == ds_before, "it changed the datasets document"
+
+    # label declares ground_truth when the datasets document lacks it
+    world.db.datasets.update_one({"name": name}, {"$pull": {"sample_fields": {"name": "ground_truth"}}})
+    r = world.run("label", "single", "--dataset", name, "--json")
+    assert r.rc == 0 and r.json()["counts"]["modified"] == 0, r
+    decl = [f for f in world.dataset(name)["sample_fields"] if f["name"] == "ground_truth"]
+    assert len(decl) == 1, decl
+    assert decl[0]["ftype"] == "fiftyone.core.fields.EmbeddedDocumentField"
+    assert decl[0]["embedded_doc_type"] == "fiftyone.core.labels.Classification"
+    assert dump(coll) == samples_before
 
     docs = list(coll.find({}, sort=[("_id", 1)]))
     multi = next(d for d in docs if len(positives(d)) >= 2)
@@ -433,6 +444,52 @@ def test_too_many_samples_per_class_and_augmentation(world):
         assert info["num_augments"] == aug and info["requested_samples_per_class"] == n, info
         assert info["samples_per_class"] == feasible, info
         check_done_run(run, name, r.json())
+
+
+def test_draws_for_awkward_seeds_and_sizes(world):
+    """Both of random.sample's algorithms (pool and set), ties across non-ASCII names,
+    seeds of 0, negative and wider than 32 and 64 bits... as Python computes them."""
+    counts = world.counts
+    cases = [(2, 1, 0), (3, 6, -7), (12, 3, 2**33 + 5), (40, 2, 2**63 - 1), (7, 7, 123456789),
+             (25, 1, -(2**40))]
+    for i, (k, n, seed) in enumerate(cases):
+        name = f"awkward-{i}"
+        want = drawn_classes(counts, k, n, seed)
+        r, _ = sample(world, name, "--num-classes", k, "--samples-per-class", n, "--seed", seed)
+        assert r.rc == 0, (k, n, seed, r)
+        assert r.json()["counts"]["classes"] == want, (k, n, seed)
+        assert r.json()["counts"]["take_multiplier"] == take_multiplier(seed), seed
+        check_subset(world, name, want, n, seed)
+
+
+def test_missing_and_unlabeled_datasets(world):
+    for args in (("label", "single", "--dataset", "no-such"), ("survey", "--dataset", "no-such"),
+                 ("sample", "--dataset", "no-such", "--name", "x", "--num-classes", 2)):
+        r = world.run(*args, "--json")
+        assert r.rc == 15, r
+        assert r.json()["error"]["code"] == "NOT_FOUND", r
+    world.ingest(world.mirror, "--dataset", "unlabeled")
+    r = world.run("survey", "--dataset", "unlabeled", "--json")
+    assert r.rc == 0 and r.json()["classes"] == 0, r
+    r, _ = sample(world, "from-unlabeled", "--dataset", "unlabeled", "--num-classes", 2)
+    assert r.rc == 14 and "label single" in r.json()["error"]["message"], r
+    assert world.dataset("from-unlabeled") is None
+
+
+def test_sample_never_overwrites_its_own_source(world):
+    """--overwrite replaces a subset; naming the source itself must not empty the source."""
+    name = "victim"
+    world.ingest(world.mirror, "--dataset", name)
+    assert world.run("label", "single", "--dataset", name).rc == 0
+    coll = world.coll(name)
+    before = dump(coll)
+    r, _ = sample(world, name, "--dataset", name, "--num-classes", 2)
+    assert r.rc == 3, r
+    assert dump(coll) == before
+    r, _ = sample(world, name, "--dataset", name, "--num-classes", 2, "--overwrite")
+    assert r.rc != 0, f"sample --name {name} --dataset {name} --overwrite succeeded: {r}"
+    assert coll.count_documents({}) == sum(world.manifest["splits"][s]["images"] for s in SPLITS)
+    assert dump(coll) == before
 
 
 # ---- reproducibility --------------------------------------------------------------------
