@@ -91,7 +91,7 @@ int sub_cmd_survey(sub_cmd_ctx_t *ctx)
     bool began = sub_cmd_begin(ctx, &db, "survey", dataset, &params, &run, &err);
     bool ok = began && sub_fo_dataset_open(&db, dataset, &ds, NULL, &err) &&
               sub_survey_counts(&db, ds.sample_collection, &counts, &err);
-    if (ok && !ctx->json)
+    if (ok && !ctx->json && !sub_kvlist_get(&ctx->opts, "csv"))
         printf("dataset %s: %zu classes with single-label samples\n\n", dataset, counts.len);
     if (ok)
         print_table(ctx, &counts, ks, nk, &rows);

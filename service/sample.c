@@ -345,6 +345,10 @@ bool sub_sample_run(sub_db_t *db, const sub_sample_opts_t *o, sub_sample_result_
     bson_t src_doc;
     double start = sub_now();
     memset(r, 0, sizeof *r);
+    if (strcmp(o->name, o->dataset) == 0)
+        return sub_error_set(err, SUB_E_CONFIG, 0,
+                             "--name %s is the source dataset itself; a subset needs a new name",
+                             o->name);
     r->take_multiplier = sub_fiftyone_take_multiplier(o->seed);
     bool ok = sub_fo_dataset_open(db, o->dataset, &src, &src_doc, err) &&
               sub_survey_counts(db, src.sample_collection, &counts, err);
@@ -355,6 +359,13 @@ bool sub_sample_run(sub_db_t *db, const sub_sample_opts_t *o, sub_sample_result_
     if (ok)
         ok = o->classes ? choose_listed(o, &counts, r, err) : choose_drawn(o, &counts, r, err);
     ok = ok && make_subset(db, o, &src, &src_doc, r, err);
+    /* Every class had at least N samples when the counts were taken: a shortfall means
+     * the source changed meanwhile (a concurrent label or ingest). */
+    if (ok && r->samples != (int64_t)r->nclasses * r->per_class)
+        ok = sub_error_set(err, SUB_E_INFEASIBLE, 0,
+                           "%s holds %lld samples, not %zu x %lld: did %s change during the run?",
+                           o->name, (long long)r->samples, r->nclasses, (long long)r->per_class,
+                           o->dataset);
     bson_destroy(&src_doc);
     sub_class_counts_release(&counts);
     sub_fo_dataset_release(&src);

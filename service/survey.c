@@ -41,7 +41,7 @@ bool sub_survey_counts(sub_db_t *db, const char *sample_collection, sub_class_co
         out->items[out->len++].count = bson_iter_as_int64(&it);
     }
     bool ok = !mongoc_cursor_error(c, &be) || sub_db_error(&be, "count classes", err);
-    if (ok)
+    if (ok && out->len)
         qsort(out->items, out->len, sizeof *out->items, by_count_then_label);
     mongoc_cursor_destroy(c);
     bson_destroy(pipeline);

@@ -139,7 +139,8 @@ def dump(coll) -> str:
 
 
 def labels_of(coll) -> Counter:
-    return Counter(d.get("ground_truth", {}).get("label") for d in coll.find({}, {"ground_truth": 1}))
+    return Counter(d.get("ground_truth", {}).get("label")
+                   for d in coll.find({}, {"ground_truth": 1}))
 
 
 def run_ids(db) -> set:

@@ -147,7 +147,8 @@ def test_label_again_changes_nothing_and_repairs_planted_changes(world):
     assert json_util.dumps(world.dataset(name)) == ds_before, "it changed the datasets document"
 
     # label declares ground_truth when the datasets document lacks it
-    world.db.datasets.update_one({"name": name}, {"$pull": {"sample_fields": {"name": "ground_truth"}}})
+    world.db.datasets.update_one({"name": name},
+                                 {"$pull": {"sample_fields": {"name": "ground_truth"}}})
     r = world.run("label", "single", "--dataset", name, "--json")
     assert r.rc == 0 and r.json()["counts"]["modified"] == 0, r
     decl = [f for f in world.dataset(name)["sample_fields"] if f["name"] == "ground_truth"]
@@ -166,7 +167,8 @@ def test_label_again_changes_nothing_and_repairs_planted_changes(world):
     coll.update_one({"_id": multi["_id"]}, {"$set": {"ground_truth": stale}})
     coll.update_one({"_id": bare["_id"]}, {"$set": {"ground_truth": dict(stale, _id=ObjectId())}})
     coll.update_one({"_id": gone["_id"]}, {"$unset": {"ground_truth": ""}})
-    coll.update_one({"_id": wrong["_id"]}, {"$set": {"ground_truth.label": positives(multi)[1]["label"]}})
+    coll.update_one({"_id": wrong["_id"]},
+                    {"$set": {"ground_truth.label": positives(multi)[1]["label"]}})
     planted = {multi["_id"], bare["_id"], gone["_id"], wrong["_id"]}
 
     r = world.run("label", "single", "--dataset", name, "--json")
@@ -462,12 +464,16 @@ def test_draws_for_awkward_seeds_and_sizes(world):
         check_subset(world, name, want, n, seed)
 
 
-def test_missing_and_unlabeled_datasets(world):
+def test_missing_datasets(world):
     for args in (("label", "single", "--dataset", "no-such"), ("survey", "--dataset", "no-such"),
                  ("sample", "--dataset", "no-such", "--name", "x", "--num-classes", 2)):
         r = world.run(*args, "--json")
         assert r.rc == 15, r
         assert r.json()["error"]["code"] == "NOT_FOUND", r
+
+
+def test_unlabeled_source(world):
+    """Before `label single`: survey finds no class, sample says to label first (exit 14)."""
     world.ingest(world.mirror, "--dataset", "unlabeled")
     r = world.run("survey", "--dataset", "unlabeled", "--json")
     assert r.rc == 0 and r.json()["classes"] == 0, r
