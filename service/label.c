@@ -103,7 +103,7 @@ static void build_update(bson_t *pipeline)
     bson_append_document_end(pipeline, &stage);
 }
 
-static bool create_label_index(sub_db_t *db, const char *coll, sub_error_t *err)
+bool sub_label_create_index(sub_db_t *db, const char *coll, sub_error_t *err)
 {
     bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(coll), "indexes", "[", "{", "key", "{",
                            "ground_truth.label", BCON_INT32(1), "}", "name",
@@ -145,7 +145,7 @@ bool sub_label_single(sub_db_t *db, const char *dataset, const char *fiftyone_ve
     ok = ok &&
          sub_fo_dataset_ensure(db, dataset, fiftyone_version, &ground_truth_field, 1, NULL, NULL,
                                &ds, err) &&
-         create_label_index(db, ds.sample_collection, err);
+         sub_label_create_index(db, ds.sample_collection, err);
     mongoc_collection_t *coll =
         ok ? mongoc_database_get_collection(db->db, ds.sample_collection) : NULL;
     ok = ok && update_samples(coll, &res->modified, err);

@@ -9,6 +9,7 @@
 
 #include "subsetter/bsonutil.h"
 #include "subsetter/fo_dataset.h"
+#include "subsetter/label.h"
 #include "subsetter/log.h"
 #include "subsetter/progress.h"
 #include "subsetter/pyrandom.h"
@@ -329,6 +330,7 @@ static bool make_subset(sub_db_t *db, const sub_sample_opts_t *o, const sub_fo_d
     bool ok = check_existing(db, o, &params, &exists, err) &&
               create_subset(db, o, src_doc, &params, &dst, err) &&
               (!exists || !o->overwrite || clear_subset(db, &dst, err)) &&
+              sub_label_create_index(db, dst.sample_collection, err) &&
               select_samples(db, src, &dst, r, err) && sub_fo_dataset_touch(db, &dst, err);
     if (ok)
         bson_oid_to_string(&dst.id, r->dataset_id);

@@ -32,4 +32,7 @@ typedef struct {
 bool sub_label_single(sub_db_t *db, const char *dataset, const char *fiftyone_version,
                       sub_label_result_t *res, sub_error_t *err);
 
+/* Creates {ground_truth.label: 1} on a sample collection (idempotent). */
+bool sub_label_create_index(sub_db_t *db, const char *sample_collection, sub_error_t *err);
+
 #endif
