@@ -336,6 +336,9 @@ static const char *image_row(const sub_csv_record_t *rec, size_t ncols, const im
 {
     if (rec->nfields != ncols)
         return "wrong number of fields";
+    for (size_t i = 0; i < rec->nfields; i++)
+        if (!bson_utf8_validate(rec->field[i], rec->len[i], false))
+            return "not valid UTF-8";
     if (!sub_oi_parse_image_id(rec->field[c->id], rec->len[c->id], id))
         return "ImageID is not 16 hex digits";
     memset(img, 0, sizeof *img);

@@ -114,6 +114,13 @@ bool sub_oi_classes_load(const char *path, sub_oi_classes_t *out, sub_error_t *e
             st = SUB_CSV_BAD;
             break;
         }
+        if (!bson_utf8_validate(rec.field[0], rec.len[0], false) ||
+            !bson_utf8_validate(rec.field[1], rec.len[1], false)) {
+            sub_error_set(err, SUB_E_INPUT, 0, "%s:%llu: not valid UTF-8", path,
+                          (unsigned long long)rec.line);
+            st = SUB_CSV_BAD;
+            break;
+        }
         if (rec.number == 1 && strcmp(rec.field[0], "LabelName") == 0 &&
             strcmp(rec.field[1], "DisplayName") == 0)
             continue; /* the v7 files have a header row, the v5 file has none */

@@ -232,6 +232,28 @@ def test_bad_rows_are_skipped_and_reported(sub, env, mirror_bad):
         assert f"{bad['file']}:{bad['line']}: skipped" in r.stderr, (bad, r.stderr)
 
 
+def test_invalid_utf8_row_is_skipped(sub, env, mirror, tmp_path):
+    """Documents go to the server unvalidated (for speed), so the reader must refuse bytes
+    that are not UTF-8: FiftyOne could not decode such a sample."""
+    import shutil
+    d, manifest = mirror
+    copy = tmp_path / "mirror-utf8"
+    shutil.copytree(d, copy)
+    images = copy / "2018_04/validation/validation-images-with-rotation.csv"
+    row = (b"ffffffffffffff01,validation,https://farm1.staticflickr.com/1/1_a_o.jpg,"
+           b"https://www.flickr.com/photos/x/1,https://creativecommons.org/licenses/by/2.0/,"
+           b"https://www.flickr.com/people/x/,Someone,caf\xe9 in latin-1,1234,"
+           b"AAAAAAAAAAAAAAAAAAAAAA==,,0.0\n")
+    images.write_bytes(images.read_bytes() + row)
+    r = ingest(sub, env, copy, "--splits", "validation")
+    assert r.rc == 0, r
+    j = r.json()
+    assert j["splits"]["validation"]["images"] == manifest["splits"]["validation"]["images"]
+    assert j["splits"]["validation"]["rejected_rows"] == 1
+    assert "not valid UTF-8" in r.stderr
+    assert env.samples().count_documents({"open_images_id": "ffffffffffffff01"}) == 0
+
+
 def test_too_many_bad_rows_stop_the_run(sub, env, mirror_bad):
     d, _ = mirror_bad
     r = ingest(sub, env, d, "--max-bad-share", "0.0001")
