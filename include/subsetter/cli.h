@@ -65,6 +65,7 @@ int sub_cmd_ingest(sub_cmd_ctx_t *ctx);
 int sub_cmd_label(sub_cmd_ctx_t *ctx);
 int sub_cmd_survey(sub_cmd_ctx_t *ctx);
 int sub_cmd_sample(sub_cmd_ctx_t *ctx);
+int sub_cmd_fetch(sub_cmd_ctx_t *ctx);
 
 extern const char sub_doctor_usage[];
 extern const char sub_db_usage[];
@@ -78,6 +79,8 @@ extern const char sub_survey_usage[];
 extern const sub_option_t sub_survey_options[];
 extern const char sub_sample_usage[];
 extern const sub_option_t sub_sample_options[];
+extern const char sub_fetch_usage[];
+extern const sub_option_t sub_fetch_options[];
 
 /* What every stage command does first: open the database, apply the schemas, begin the
  * run document. */

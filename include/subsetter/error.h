@@ -30,7 +30,8 @@
     X(NOT_RUNNING, 12, "the embedded mongod is not running")                              \
     X(INPUT, 13, "bad input: a source file is unusable or has too many bad rows")         \
     X(INFEASIBLE, 14, "the data cannot satisfy the request (too few classes or samples)") \
-    X(NOT_FOUND, 15, "no such dataset")
+    X(NOT_FOUND, 15, "no such dataset")                                                   \
+    X(INCOMPLETE, 16, "the dataset's media are incomplete: some failed or were interrupted")
 
 typedef enum {
 #define SUB_X(name, code, msg) SUB_E_##name,
