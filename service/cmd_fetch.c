@@ -93,6 +93,11 @@ static void counts_doc(const sub_fetch_result_t *r, bson_t *c)
     BSON_APPEND_INT64(c, "bytes", r->bytes);
     BSON_APPEND_INT64(c, "remaining", r->remaining);
     BSON_APPEND_BOOL(c, "interrupted", r->interrupted);
+    bson_t reasons;
+    BSON_APPEND_DOCUMENT_BEGIN(c, "failures_by_reason", &reasons);
+    for (size_t i = 0; i < r->nreasons; i++)
+        BSON_APPEND_INT64(&reasons, r->reasons[i].code, r->reasons[i].n);
+    bson_append_document_end(c, &reasons);
 }
 
 int sub_cmd_fetch(sub_cmd_ctx_t *ctx)

@@ -1,9 +1,11 @@
 #define SUB_LOG_DOMAIN "fetch"
 #include "subsetter/fetch.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "subsetter/backfill.h"
 #include "subsetter/fetch_tasks.h"
@@ -24,9 +26,21 @@ typedef struct {
     sub_http_url_t *urls;
 } job_t;
 
+/* Failures by reason code, for the progress line and the summary. */
+#define MAX_REASONS 24
+
+typedef struct {
+    char code[24];
+    int64_t n;
+} reason_count_t;
+
 typedef struct {
     sub_db_t *db;
     const sub_fetch_opts_t *o;
+    reason_count_t reasons[MAX_REASONS];
+    size_t nreasons;
+    double started, last_progress;
+    bool tty;
     char *owner;
     sub_fo_dataset_t ds;
     sub_backfill_t bf;
@@ -36,6 +50,46 @@ typedef struct {
     sub_error_t err;
     bool fatal;
 } fetch_t;
+
+static void count_reason(fetch_t *f, const char *code)
+{
+    for (size_t i = 0; i < f->nreasons; i++)
+        if (strcmp(f->reasons[i].code, code) == 0) {
+            f->reasons[i].n++;
+            return;
+        }
+    if (f->nreasons < MAX_REASONS) {
+        snprintf(f->reasons[f->nreasons].code, sizeof f->reasons[0].code, "%s", code);
+        f->reasons[f->nreasons++].n = 1;
+    }
+}
+
+/* "files 1234/34500, 345.2 MB, 56.1 files/s, ETA 9m12s, failures: http_404 12 timeout 3":
+ * redrawn on a terminal, a log line per interval otherwise. */
+static void progress(fetch_t *f, bool final)
+{
+    double now = sub_now(), dt = now - f->started;
+    double interval = f->tty ? 0.2 : (double)f->o->progress_interval_ms / 1000.0;
+    if (f->o->quiet || (!final && now - f->last_progress < interval))
+        return;
+    f->last_progress = now;
+    const sub_fetch_result_t *r = f->res;
+    double rate = dt > 0 ? (double)r->done / dt : 0;
+    int64_t left = r->tasks - r->done - r->failed;
+    char fails[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < f->nreasons && used < sizeof fails - 40; i++)
+        used += (size_t)snprintf(fails + used, sizeof fails - used, " %s %lld", f->reasons[i].code,
+                                 (long long)f->reasons[i].n);
+    char line[512];
+    snprintf(line, sizeof line, "fetch %s: files %lld/%lld, %.1f MB, %.1f files/s, ETA %.0fs%s%s",
+             f->o->dataset, (long long)r->done, (long long)r->tasks, (double)r->bytes / 1e6, rate,
+             rate > 0 && left > 0 ? (double)left / rate : 0.0, *fails ? ", failures:" : "", fails);
+    if (f->tty)
+        fprintf(stderr, "\r%s\033[K%s", line, final ? "\n" : "");
+    else
+        SUB_LOG(SUB_LOG_INFO, "%s", line);
+}
 
 static bool stopping(const fetch_t *f)
 {
@@ -96,7 +150,8 @@ static bool record_permanent(fetch_t *f, job_t *j, const char *code, const char 
                              &f->err))
         return false;
     f->res->failed++;
-    SUB_LOG(SUB_LOG_WARN, "%s: failed for good: %s", j->task.filepath, msg);
+    count_reason(f, code);
+    SUB_LOG(SUB_LOG_DEBUG, "%s: failed for good: %s", j->task.filepath, msg);
     if (!f->o->backfill || !f->bf.enabled)
         return true;
     if (!sub_backfill_replace(f->db, &f->bf, f->o->dataset, &j->task.sample_id, j->task.label,
@@ -118,6 +173,7 @@ static bool record_transient(fetch_t *f, job_t *j, const sub_http_result_t *r)
         return ok;
     }
     f->res->retried++;
+    count_reason(f, r->reason);
     return sub_fetch_task_fail(f->db, &j->task.id, f->owner, false, r->reason, r->message,
                                (int)r->status, retry_delay(f, j->task.attempts, r->retry_after),
                                &f->err);
@@ -128,6 +184,8 @@ static void job_destroy(job_t *j)
     free(j->urls);
     free(j->task.filepath);
     free(j->task.label);
+    free(j->task.original_url);
+    free(j->task.original_md5);
     for (size_t i = 0; i < j->task.nurls; i++)
         free(j->task.urls[i]);
     free(j->task.urls);
@@ -161,8 +219,11 @@ static bool add_job(fetch_t *f, sub_fetch_task_t *t)
     j->task = *t;
     memset(t, 0, sizeof *t);
     j->urls = calloc(j->task.nurls ? j->task.nurls : 1, sizeof *j->urls);
-    for (size_t i = 0; i < j->task.nurls; i++)
+    for (size_t i = 0; i < j->task.nurls; i++) {
         j->urls[i].url = j->task.urls[i];
+        if (j->task.original_url && strcmp(j->task.urls[i], j->task.original_url) == 0)
+            j->urls[i].md5 = j->task.original_md5;
+    }
     sub_http_job_t job = {
         .ptr = j, .urls = j->urls, .n_urls = j->task.nurls, .target = j->task.filepath};
     if (sub_http_fetch_add(f->eng, &job, &f->err))
@@ -216,6 +277,7 @@ static bool loop(fetch_t *f)
             ok = sub_fetch_renew(f->db, f->owner, f->o->lease_ms, &f->err);
             last_renew = sub_now();
         }
+        progress(f, false);
         if (ok && claimed == 0 && sub_http_fetch_pending(f->eng) == 0) {
             ok = finished(f, &done);
             if (ok && !done)
@@ -261,8 +323,11 @@ bool sub_fetch_run(sub_db_t *db, const sub_fetch_opts_t *o, sub_fetch_result_t *
     memset(res, 0, sizeof *res);
     srand((unsigned)time(NULL) ^ (unsigned)(uintptr_t)&f);
     bool ok = start(&f, err);
+    f.started = f.last_progress = sub_now();
+    f.tty = isatty(STDERR_FILENO);
     if (ok) {
         ok = finish(&f, loop(&f));
+        progress(&f, true);
         if (!ok && err)
             *err = f.err;
     }
@@ -271,5 +336,10 @@ bool sub_fetch_run(sub_db_t *db, const sub_fetch_opts_t *o, sub_fetch_result_t *
     sub_fo_dataset_release(&f.ds);
     free(f.owner);
     res->seconds = sub_now() - t0;
+    for (size_t i = 0; i < f.nreasons && i < sizeof res->reasons / sizeof res->reasons[0]; i++) {
+        memcpy(res->reasons[i].code, f.reasons[i].code, sizeof res->reasons[i].code);
+        res->reasons[i].n = f.reasons[i].n;
+        res->nreasons = i + 1;
+    }
     return ok;
 }

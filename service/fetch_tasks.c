@@ -77,6 +77,11 @@ static bson_t *sync_pipeline(const char *dataset, const char *base, bool with_or
     BSON_APPEND_UTF8(&project, "label", "$ground_truth.label");
     BSON_APPEND_INT32(&project, "filepath", 1);
     append_urls(&project, base, with_original);
+    if (with_original) {
+        /* OriginalMD5 describes the Flickr original, so it checks that URL only. */
+        BSON_APPEND_UTF8(&project, "original_url", "$original_url");
+        BSON_APPEND_UTF8(&project, "original_md5", "$original_md5");
+    }
     lit = BCON_NEW("$literal", BCON_UTF8("pending"));
     BSON_APPEND_DOCUMENT(&project, "state", lit);
     bson_destroy(lit);
@@ -206,6 +211,8 @@ static void task_from_bson(const bson_t *doc, sub_fetch_task_t *t)
         t->attempts = (int32_t)bson_iter_as_int64(&it);
     t->filepath = dup_str(doc, "filepath");
     t->label = dup_str(doc, "label");
+    t->original_url = dup_str(doc, "original_url");
+    t->original_md5 = dup_str(doc, "original_md5");
     if (sub_bson_get_doc(doc, "urls", &urls) && bson_iter_init(&it, &urls))
         while (bson_iter_next(&it))
             if (BSON_ITER_HOLDS_UTF8(&it)) {
@@ -257,6 +264,8 @@ void sub_fetch_tasks_free(sub_fetch_task_t *tasks, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(tasks[i].filepath);
         free(tasks[i].label);
+        free(tasks[i].original_url);
+        free(tasks[i].original_md5);
         for (size_t j = 0; j < tasks[i].nurls; j++)
             free(tasks[i].urls[j]);
         free(tasks[i].urls);

@@ -46,6 +46,11 @@ typedef struct {
     int64_t remaining; /* tasks not done at the end (pending, leased or failed) */
     bool interrupted;
     double seconds;
+    struct {
+        char code[24]; /* http_404, timeout, not_image, placeholder, ... */
+        int64_t n;
+    } reasons[24]; /* failures (retried or permanent) by reason */
+    size_t nreasons;
 } sub_fetch_result_t;
 
 bool sub_fetch_run(sub_db_t *db, const sub_fetch_opts_t *o, sub_fetch_result_t *res,

@@ -32,6 +32,8 @@ typedef struct {
     char *label; /* NULL for samples without ground_truth */
     char **urls; /* tried in order */
     size_t nurls;
+    char *original_url; /* with --fallback original: that URL and its */
+    char *original_md5; /* OriginalMD5 (base64), else NULL */
     int32_t attempts;
 } sub_fetch_task_t;
 

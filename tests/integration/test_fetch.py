@@ -154,6 +154,7 @@ def test_dead_links_are_backfilled_in_take_order(world, tmp_path):
     assert r.rc == 0, r
     j = r.json()
     assert j["counts"]["failed"] == 2 and j["counts"]["replaced"] == 2, j
+    assert j["counts"]["failures_by_reason"] == {"http_404": 2}, j
     got = {d["_id"] for d in coll.find({"ground_truth.label": label})}
     live = [sid for sid in order if sid not in dead]
     assert got == set(live[:N])  # the first N live samples in take order
@@ -192,6 +193,7 @@ def test_transient_errors_are_retried(world):
         m.stop()
     assert r.rc == 0, r
     assert r.json()["counts"]["retried"] == 2, r
+    assert r.json()["counts"]["failures_by_reason"] == {"http_503": 1, "truncated": 1}, r
     assert Path(d["filepath"]).is_file()
 
 
@@ -241,3 +243,38 @@ def test_sigterm_stops_cleanly_and_a_killed_workers_leases_expire(world):
         assert tasks.count_documents({"dataset": "fetch-stop", "state": "done"}) == K * N
     finally:
         m.stop()
+
+
+def test_fallback_to_the_original_checks_its_md5(world):
+    """--fallback original: a dead S3 copy is fetched from the original URL, whose
+    OriginalMD5 (base64 of the MD5 of the original's bytes) must match."""
+    import base64
+    import hashlib
+    import shutil
+    coll = make_subset(world, "fetch-orig")
+    docs = list(coll.find().limit(2))
+    originals = world["images"] / "originals"
+    originals.mkdir(exist_ok=True)
+    hidden = []
+    for i, d in enumerate(docs):
+        s3 = world["images"] / d["tags"][0] / f"{d['open_images_id']}.jpg"
+        shutil.copy(s3, originals / s3.name)
+        hidden.append((s3, s3.read_bytes()))
+        s3.unlink()
+        digest = hashlib.md5((originals / s3.name).read_bytes()).digest()
+        md5 = base64.b64encode(digest if i == 0 else b"\0" * 16).decode()
+        coll.update_one({"_id": d["_id"]}, {"$set": {"original_md5": md5}})
+    m = Mirror(world["images"])
+    try:
+        for d in docs:
+            coll.update_one({"_id": d["_id"]},
+                            {"$set": {"original_url": f"{m.url}originals/{d['open_images_id']}.jpg"}})
+        r = fetch(world, "fetch-orig", m.url, "--fallback", "original", "--no-backfill")
+    finally:
+        m.stop()
+        for p, data in hidden:
+            p.write_bytes(data)
+    assert r.rc == 16, r  # the second original's MD5 does not match
+    j = r.json()
+    assert j["counts"]["failures_by_reason"] == {"md5_mismatch": 1}, j
+    assert Path(docs[0]["filepath"]).is_file() and not Path(docs[1]["filepath"]).exists()
