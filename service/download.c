@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "source_int.h"
+#include "subsetter/curlutil.h"
 #include "subsetter/log.h"
 #include "subsetter/source.h"
 #include "subsetter/strutil.h"
@@ -449,18 +450,6 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ctx)
     return append(x, data, len) ? len : 0;
 }
 
-static void ca_from_env(CURL *h)
-{
-    const char *file = getenv("CURL_CA_BUNDLE");
-    if (!file || !*file)
-        file = getenv("SSL_CERT_FILE");
-    if (file && *file)
-        curl_easy_setopt(h, CURLOPT_CAINFO, file);
-    const char *dir = getenv("SSL_CERT_DIR");
-    if (dir && *dir)
-        curl_easy_setopt(h, CURLOPT_CAPATH, dir);
-}
-
 /* Options every request shares. Peer and host verification stay at libcurl's default: on. */
 static void setup(xfer_t *x)
 {
@@ -485,7 +474,7 @@ static void setup(xfer_t *x)
     curl_easy_setopt(h, CURLOPT_USERAGENT, "subsetter/" SUBSETTER_VERSION);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
-    ca_from_env(h);
+    sub_curl_ca_from_env(h);
 }
 
 static bool transient_curl(CURLcode rc)

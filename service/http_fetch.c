@@ -21,6 +21,7 @@
 
 #include <curl/curl.h>
 
+#include "subsetter/curlutil.h"
 #include "subsetter/log.h"
 #include "subsetter/strutil.h"
 #include "subsetter/version.h"
@@ -531,18 +532,6 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ctx)
 /* Easy handles                                                                           */
 /* ------------------------------------------------------------------------------------- */
 
-static void ca_from_env(CURL *h)
-{
-    const char *file = getenv("CURL_CA_BUNDLE");
-    if (!file || !*file)
-        file = getenv("SSL_CERT_FILE");
-    if (file && *file)
-        curl_easy_setopt(h, CURLOPT_CAINFO, file);
-    const char *dir = getenv("SSL_CERT_DIR");
-    if (dir && *dir)
-        curl_easy_setopt(h, CURLOPT_CAPATH, dir);
-}
-
 static CURL *easy_get(sub_http_fetch_t *f)
 {
     if (f->n_idle > 0) {
@@ -590,7 +579,7 @@ static void easy_setup(sub_http_fetch_t *f, job_t *j)
     curl_easy_setopt(h, CURLOPT_WRITEDATA, j);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, j);
-    ca_from_env(h);
+    sub_curl_ca_from_env(h);
 }
 
 /* Clears what one attempt left in the job, for the next URL. */
