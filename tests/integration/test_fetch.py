@@ -8,8 +8,6 @@ import math
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,28 +15,10 @@ import pytest
 from PIL import Image
 
 import servers
-from test_ingest import ROOT, Env, ingest, make_mirror
+from mirror_server import MirrorServer as Mirror
+from test_ingest import Env, ingest, make_mirror
 
 K, N, SEED = 4, 5, 42
-
-
-class Mirror:
-    def __init__(self, root: Path, faults=None):
-        self.root = root
-        args = [sys.executable, str(ROOT / "scripts" / "mirror-server"), str(root), "--port", "0"]
-        if faults:
-            args += ["--faults", json.dumps(faults)]
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-        self.url = self.p.stdout.readline().split()[-1]
-
-    def log(self):
-        import urllib.request
-        with urllib.request.urlopen(self.url + "__log") as f:
-            return json.load(f)
-
-    def stop(self):
-        self.p.terminate()
-        self.p.wait(10)
 
 
 class Runner:

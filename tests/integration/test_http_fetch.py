@@ -14,15 +14,14 @@ import io
 import json
 import os
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from servers import REPO_ROOT, _pdeathsig
+from mirror_server import MirrorServer as Mirror
+from servers import REPO_ROOT
 
 N_IMAGES = 24
 
@@ -46,47 +45,6 @@ def png(w: int, h: int) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (w, h), (128, 128, 128)).save(buf, "PNG")
     return buf.getvalue()
-
-
-class Mirror:
-    """scripts/mirror-server on a free loopback port, serving `root`."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.proc = subprocess.Popen(
-            [sys.executable, str(REPO_ROOT / "scripts" / "mirror-server"), str(root),
-             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            preexec_fn=_pdeathsig)
-        line = self.proc.stdout.readline()
-        if not line.startswith("listening on http://"):
-            self.stop()
-            pytest.fail(f"mirror-server did not start: {line!r}", pytrace=False)
-        self.url = line.split()[2]
-
-    def _call(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.loads(r.read() or b"null")
-
-    def faults(self, script: dict):
-        self._call("POST", "__faults", script)
-
-    def log(self) -> list[dict]:
-        return self._call("GET", "__log")
-
-    def reset(self):
-        self._call("DELETE", "__faults")
-        self._call("DELETE", "__log")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ The mirrors come from scripts/make-mirror, whose manifest says what a correct in
 find; every count below is compared with it, never with a number written here."""
 import hashlib
 import json
-import os
 import random
 import signal
 import subprocess
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from bson import json_util
+
+from mirror_server import MirrorServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SPLITS = ("train", "validation", "test")
@@ -53,15 +54,8 @@ def mirror_bad(tmp_path_factory):
 def mirror_http(mirror):
     """scripts/mirror-server serving the small mirror on a loopback port."""
     d, manifest = mirror
-    p = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "mirror-server"), str(d),
-                          "--port", "0"], stdout=subprocess.PIPE, text=True)
-    try:
-        line = p.stdout.readline()
-        assert line.startswith("listening on "), line
-        yield line.split()[-1], manifest
-    finally:
-        p.terminate()
-        p.wait(10)
+    with MirrorServer(d) as m:
+        yield m.url, manifest
 
 
 class Env:
@@ -277,14 +271,9 @@ def test_missing_source_file(sub, env, mirror, tmp_path):
 def test_http_404_names_the_url(sub, env, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    p = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "mirror-server"), str(empty),
-                          "--port", "0"], stdout=subprocess.PIPE, text=True)
-    try:
-        url = p.stdout.readline().split()[-1]
+    with MirrorServer(empty) as m:
+        url = m.url
         r = ingest(sub, env, url)
-    finally:
-        p.terminate()
-        p.wait(10)
     assert r.rc == 10, r
     assert f"{url}v5/class-descriptions-boxable.csv" in r.stderr and "404" in r.stderr
 
