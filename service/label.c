@@ -1,6 +1,8 @@
 #define SUB_LOG_DOMAIN "label"
 #include "subsetter/label.h"
 
+#include <pthread.h>
+
 #include "subsetter/fo_dataset.h"
 #include "subsetter/log.h"
 #include "subsetter/progress.h"
@@ -75,10 +77,15 @@ static void append_desired(bson_t *b, const char *key, const char *otherwise_rem
     bson_destroy(gt);
 }
 
-/* Only samples whose ground_truth would change: keeps a second run from writing. */
-static void build_filter(bson_t *filter)
+/* Single-label samples whose ground_truth is missing or differs: only they are written,
+ * so a second run writes nothing. The plain $size predicate lets the server skip the
+ * expression on every other sample. */
+static void build_set_filter(bson_t *filter)
 {
-    bson_t expr, ne, cur, args;
+    bson_t expr, ne, cur, args, size;
+    BSON_APPEND_DOCUMENT_BEGIN(filter, "positive_labels.classifications", &size);
+    BSON_APPEND_INT32(&size, "$size", 1);
+    bson_append_document_end(filter, &size);
     BSON_APPEND_DOCUMENT_BEGIN(filter, "$expr", &expr);
     BSON_APPEND_ARRAY_BEGIN(&expr, "$ne", &ne);
     BSON_APPEND_DOCUMENT_BEGIN(&ne, "0", &cur);
@@ -115,20 +122,114 @@ bool sub_label_create_index(sub_db_t *db, const char *coll, sub_error_t *err)
     return ok;
 }
 
-static bool update_samples(mongoc_collection_t *coll, int64_t *modified, sub_error_t *err)
+static int64_t modified_count(const bson_t *reply)
 {
-    bson_t filter = BSON_INITIALIZER, pipeline = BSON_INITIALIZER, reply;
-    bson_error_t be;
     bson_iter_t it;
-    build_filter(&filter);
+    return bson_iter_init_find(&it, reply, "modifiedCount") ? bson_iter_as_int64(&it) : 0;
+}
+
+/* Sets ground_truth where it is due among the samples with _rand in [lo, hi) (with
+ * lo >= hi: among those without a numeric _rand). */
+static bool set_range(mongoc_collection_t *coll, double lo, double hi, int64_t *modified,
+                      sub_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER, pipeline = BSON_INITIALIZER, reply, range;
+    bson_error_t be;
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_rand", &range);
+    if (lo < hi) {
+        BSON_APPEND_DOUBLE(&range, "$gte", lo);
+        BSON_APPEND_DOUBLE(&range, "$lt", hi);
+    } else { /* samples without a numeric _rand, which no range holds */
+        bson_t not ;
+        BSON_APPEND_DOCUMENT_BEGIN(&range, "$not", &not );
+        BSON_APPEND_UTF8(&not, "$type", "number");
+        bson_append_document_end(&range, &not );
+    }
+    bson_append_document_end(&filter, &range);
+    build_set_filter(&filter);
     build_update(&pipeline);
-    bool ok = mongoc_collection_update_many(coll, &filter, &pipeline, NULL, &reply, &be);
-    if (!ok)
-        sub_db_error(&be, "set ground_truth", err);
-    else if (bson_iter_init_find(&it, &reply, "modifiedCount"))
-        *modified = bson_iter_as_int64(&it);
+    bool ok = mongoc_collection_update_many(coll, &filter, &pipeline, NULL, &reply, &be) ||
+              sub_db_error(&be, "set ground_truth", err);
+    *modified = ok ? modified_count(&reply) : 0;
     bson_destroy(&filter);
     bson_destroy(&pipeline);
+    bson_destroy(&reply);
+    return ok;
+}
+
+typedef struct {
+    sub_db_t conn;
+    const char *collection;
+    double lo, hi;
+    int64_t modified;
+    bool ok;
+    sub_error_t err;
+} part_t;
+
+static void *set_part(void *arg)
+{
+    part_t *p = arg;
+    mongoc_collection_t *coll = mongoc_database_get_collection(p->conn.db, p->collection);
+    p->ok = set_range(coll, p->lo, p->hi, &p->modified, &p->err);
+    mongoc_collection_destroy(coll);
+    return NULL;
+}
+
+/* The server runs one update on one core. _rand is uniform in [0.999, 1) in every
+ * FiftyOne dataset, so two _rand ranges split the samples in halves that two connections
+ * update at once. */
+static bool set_ground_truth(sub_db_t *db, const char *collection, int64_t *modified,
+                             sub_error_t *err)
+{
+    static const double bounds[] = {0.0, 0.9995, 2.0};
+    part_t parts[2] = {{.collection = collection}, {.collection = collection}};
+    pthread_t threads[2];
+    bool started[2] = {false, false}, ok = true;
+    for (int i = 0; i < 2 && ok; i++) {
+        parts[i].lo = bounds[i];
+        parts[i].hi = bounds[i + 1];
+        ok = sub_db_clone(db, &parts[i].conn, err);
+        started[i] = ok && pthread_create(&threads[i], NULL, set_part, &parts[i]) == 0;
+        if (ok && !started[i])
+            ok = sub_error_set(err, SUB_E_INTERNAL, 0, "cannot start an update thread");
+    }
+    *modified = 0;
+    for (int i = 0; i < 2; i++) {
+        if (started[i]) {
+            pthread_join(threads[i], NULL);
+            *modified += parts[i].modified;
+            if (ok && !parts[i].ok) {
+                ok = false;
+                if (err)
+                    *err = parts[i].err;
+            }
+        }
+        sub_db_close(&parts[i].conn);
+    }
+    return ok;
+}
+
+/* ground_truth set where it is due, then removed from samples that no longer have exactly
+ * one positive label. */
+static bool update_samples(sub_db_t *db, mongoc_collection_t *coll, const char *collection,
+                           int64_t *modified, sub_error_t *err)
+{
+    bson_t reply;
+    bson_error_t be;
+    int64_t odd = 0;
+    if (!set_ground_truth(db, collection, modified, err) || !set_range(coll, 1, 0, &odd, err))
+        return false;
+    *modified += odd;
+    bson_t *stale = BCON_NEW("ground_truth", "{", "$exists", BCON_BOOL(true), "}",
+                             "positive_labels.classifications", "{", "$not", "{", "$size",
+                             BCON_INT32(1), "}", "}");
+    bson_t *unset = BCON_NEW("$unset", "{", "ground_truth", BCON_UTF8(""), "}", "$currentDate", "{",
+                             "last_modified_at", BCON_BOOL(true), "}");
+    bool ok = mongoc_collection_update_many(coll, stale, unset, NULL, &reply, &be) ||
+              sub_db_error(&be, "remove stale ground_truth", err);
+    *modified += ok ? modified_count(&reply) : 0;
+    bson_destroy(stale);
+    bson_destroy(unset);
     bson_destroy(&reply);
     return ok;
 }
@@ -148,9 +249,11 @@ bool sub_label_single(sub_db_t *db, const char *dataset, const char *fiftyone_ve
          sub_label_create_index(db, ds.sample_collection, err);
     mongoc_collection_t *coll =
         ok ? mongoc_database_get_collection(db->db, ds.sample_collection) : NULL;
-    ok = ok && update_samples(coll, &res->modified, err);
+    ok = ok && update_samples(db, coll, ds.sample_collection, &res->modified, err);
     if (ok) {
-        bson_t *q = BCON_NEW("ground_truth.label", "{", "$exists", BCON_BOOL(true), "}");
+        /* $type, not $exists: the index holds null keys for samples without the field, so
+         * only $type is answered from the index alone. */
+        bson_t *q = BCON_NEW("ground_truth.label", "{", "$type", BCON_UTF8("string"), "}");
         res->samples = mongoc_collection_estimated_document_count(coll, NULL, NULL, NULL, &be);
         res->single_label = mongoc_collection_count_documents(coll, q, NULL, NULL, NULL, &be);
         bson_destroy(q);
