@@ -29,6 +29,8 @@ static const sub_command_t commands[] = {
     {"fetch", sub_cmd_fetch,
      "download the media of a dataset's samples (leases, retries, backfill)", sub_fetch_usage,
      sub_fetch_options},
+    {"export", sub_cmd_export, "export a dataset as an ImageFolder tree or a manifest",
+     sub_export_usage, sub_export_options},
     {"db", sub_cmd_db, "start, stop or inspect the embedded local mongod", sub_db_usage, NULL},
     {"schema", sub_cmd_schema, "apply or check the validators and indexes of sql-free-schemas/",
      sub_schema_usage, NULL},

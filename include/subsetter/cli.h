@@ -66,6 +66,7 @@ int sub_cmd_label(sub_cmd_ctx_t *ctx);
 int sub_cmd_survey(sub_cmd_ctx_t *ctx);
 int sub_cmd_sample(sub_cmd_ctx_t *ctx);
 int sub_cmd_fetch(sub_cmd_ctx_t *ctx);
+int sub_cmd_export(sub_cmd_ctx_t *ctx);
 
 extern const char sub_doctor_usage[];
 extern const char sub_db_usage[];
@@ -81,6 +82,8 @@ extern const char sub_sample_usage[];
 extern const sub_option_t sub_sample_options[];
 extern const char sub_fetch_usage[];
 extern const sub_option_t sub_fetch_options[];
+extern const char sub_export_usage[];
+extern const sub_option_t sub_export_options[];
 
 /* What every stage command does first: open the database, apply the schemas, begin the
  * run document. */

@@ -1,0 +1,190 @@
+#define SUB_LOG_DOMAIN "export"
+/* cmd_export.c - `subsetter export`: a dataset as an ImageFolder tree or a manifest. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "subsetter/bsonutil.h"
+#include "subsetter/cli.h"
+#include "subsetter/export.h"
+#include "subsetter/runs.h"
+
+const char sub_export_usage[] =
+    "usage: subsetter export --dataset D --format imagefolder|manifest --out DIR\n"
+    "                        [--mode copy|hardlink|symlink] [--json]\n\n"
+    "  imagefolder  FiftyOne's ImageClassificationDirectoryTree: DIR/<label>/<basename> from\n"
+    "               ground_truth.label, samples without one in DIR/_unlabeled; samples are\n"
+    "               met in _id order, the 2nd, 3rd... file of a name in a class becomes\n"
+    "               name-2.ext, name-3.ext. Labels are made safe folder names (the mapping\n"
+    "               is in DIR/labels.json and DIR/labels.csv). Files already in place are\n"
+    "               kept, so a second run changes nothing and an interrupted one resumes.\n"
+    "  manifest     DIR/manifest.csv (RFC 4180) and DIR/manifest.jsonl: image_id, label,\n"
+    "               path (in the imagefolder layout), sha256, width, height, size,\n"
+    "               source_url, license, author\n"
+    "  --mode       copy (default), hardlink or symlink (imagefolder only)\n\n"
+    "Exit 16 when some samples' media files are missing (they are counted and listed).\n";
+
+const sub_option_t sub_export_options[] = {
+    {"dataset", true}, {"format", true}, {"out", true}, {"mode", true}, {NULL, false}};
+
+static int parse_opts(sub_cmd_ctx_t *ctx, sub_export_opts_t *o)
+{
+    const char *f = sub_kvlist_get(&ctx->opts, "format");
+    const char *m = sub_kvlist_get(&ctx->opts, "mode");
+    memset(o, 0, sizeof *o);
+    o->dataset = sub_kvlist_get(&ctx->opts, "dataset");
+    o->out = sub_kvlist_get(&ctx->opts, "out");
+    if (!o->dataset || !*o->dataset)
+        return sub_cli_usage(ctx, "--dataset is required");
+    if (!o->out || !*o->out)
+        return sub_cli_usage(ctx, "--out is required");
+    if (!f)
+        return sub_cli_usage(ctx, "--format is required (imagefolder or manifest)");
+    if (strcmp(f, "imagefolder") == 0)
+        o->format = SUB_EXPORT_IMAGEFOLDER;
+    else if (strcmp(f, "manifest") == 0)
+        o->format = SUB_EXPORT_MANIFEST;
+    else
+        return sub_cli_usage(ctx, "--format: expected imagefolder or manifest, got '%s'", f);
+    if (!m || strcmp(m, "copy") == 0)
+        o->mode = SUB_EXPORT_COPY;
+    else if (strcmp(m, "hardlink") == 0)
+        o->mode = SUB_EXPORT_HARDLINK;
+    else if (strcmp(m, "symlink") == 0)
+        o->mode = SUB_EXPORT_SYMLINK;
+    else
+        return sub_cli_usage(ctx, "--mode: expected copy, hardlink or symlink, got '%s'", m);
+    return -1;
+}
+
+static const char *format_name(const sub_export_opts_t *o)
+{
+    return o->format == SUB_EXPORT_MANIFEST ? "manifest" : "imagefolder";
+}
+
+static const char *mode_name(const sub_export_opts_t *o)
+{
+    static const char *const names[] = {"copy", "hardlink", "symlink"};
+    return names[o->mode];
+}
+
+static void params_doc(const sub_export_opts_t *o, bson_t *p)
+{
+    BSON_APPEND_UTF8(p, "dataset", o->dataset);
+    BSON_APPEND_UTF8(p, "format", format_name(o));
+    BSON_APPEND_UTF8(p, "out", o->out);
+    BSON_APPEND_UTF8(p, "mode", mode_name(o));
+}
+
+static void counts_doc(const sub_export_plan_t *plan, const sub_export_result_t *r, bson_t *c)
+{
+    bson_t arr, labels;
+    sub_bson_array_t keys = {.arr = &arr};
+    BSON_APPEND_INT64(c, "samples", r->samples);
+    BSON_APPEND_INT64(c, "exported", r->exported);
+    BSON_APPEND_INT64(c, "skipped_existing", r->skipped_existing);
+    BSON_APPEND_INT64(c, "missing", r->missing);
+    BSON_APPEND_ARRAY_BEGIN(c, "missing_paths", &arr);
+    for (size_t i = 0; i < r->n_missing_paths; i++)
+        bson_append_utf8(&arr, sub_bson_array_next_key(&keys), -1, r->missing_paths[i], -1);
+    bson_append_array_end(c, &arr);
+    /* A list, not a document keyed by label: labels may hold "." or start with "$". */
+    keys.n = 0;
+    BSON_APPEND_ARRAY_BEGIN(c, "per_label", &labels);
+    keys.arr = &labels;
+    for (size_t i = 0; i < plan->nclasses; i++) {
+        bson_t e;
+        bson_append_document_begin(&labels, sub_bson_array_next_key(&keys), -1, &e);
+        if (plan->classes[i].label)
+            BSON_APPEND_UTF8(&e, "label", plan->classes[i].label);
+        else
+            BSON_APPEND_NULL(&e, "label");
+        BSON_APPEND_UTF8(&e, "folder", plan->classes[i].folder);
+        BSON_APPEND_INT64(&e, "count", plan->classes[i].count);
+        bson_append_document_end(&labels, &e);
+    }
+    bson_append_array_end(c, &labels);
+}
+
+static void summary(const sub_export_opts_t *o, const sub_export_result_t *r)
+{
+    printf("export %s (%s, %s) to %s: %lld samples, %lld written, %lld already in place, "
+           "%lld missing, %.1f s\n",
+           o->dataset, format_name(o), mode_name(o), o->out, (long long)r->samples,
+           (long long)r->exported, (long long)r->skipped_existing, (long long)r->missing,
+           r->seconds);
+    for (size_t i = 0; i < r->n_missing_paths; i++)
+        printf("  missing: %s\n", r->missing_paths[i]);
+}
+
+static bool run_export(sub_db_t *db, const sub_export_opts_t *o, sub_export_plan_t *plan,
+                       sub_export_result_t *r, sub_error_t *err)
+{
+    if (!sub_export_plan_build(db, o->dataset, plan, err))
+        return false;
+    if (o->format == SUB_EXPORT_MANIFEST)
+        return sub_export_manifest(plan, o->out, r, err);
+    return sub_export_imagefolder(plan, o->out, o->mode, r, err) &&
+           sub_export_write_labels(plan, o->dataset, o->out, err);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int sub_cmd_export(sub_cmd_ctx_t *ctx)
+{
+    sub_export_opts_t o;
+    sub_export_plan_t plan = {0};
+    sub_export_result_t r = {0};
+    sub_error_t err = {0};
+    sub_db_t db = {0};
+    sub_run_t run;
+    int rc = parse_opts(ctx, &o);
+    if (rc >= 0)
+        return rc;
+    if (ctx->argc)
+        return sub_cli_usage(ctx, "unexpected argument '%s'", ctx->argv[0]);
+    bson_t params = BSON_INITIALIZER, counts = BSON_INITIALIZER;
+    params_doc(&o, &params);
+    double t0 = now_s();
+    bool began = sub_cmd_begin(ctx, &db, "export", o.dataset, &params, &run, &err);
+    bool ok = began && run_export(&db, &o, &plan, &r, &err);
+    r.seconds = now_s() - t0;
+    if (ok && r.missing)
+        ok = sub_error_set(&err, SUB_E_INCOMPLETE, 0,
+                           "%s: %lld of %lld samples have no media file (first: %s)", o.dataset,
+                           (long long)r.missing, (long long)r.samples, r.missing_paths[0]);
+    counts_doc(&plan, &r, &counts);
+    /* One JSON object either way, as `fetch` does: the counts matter most when incomplete. */
+    bool json = ctx->json;
+    ctx->json = false;
+    rc = sub_cmd_end(ctx, &db, &run, began, ok, &counts, &err);
+    ctx->json = json;
+    if (ctx->json) {
+        bson_t doc = BSON_INITIALIZER;
+        if (!ok)
+            sub_cli_append_error(&doc, &err);
+        else
+            BSON_APPEND_BOOL(&doc, "ok", true);
+        BSON_APPEND_BOOL(&doc, "complete", ok);
+        BSON_APPEND_UTF8(&doc, "dataset", o.dataset);
+        BSON_APPEND_UTF8(&doc, "format", format_name(&o));
+        BSON_APPEND_UTF8(&doc, "mode", mode_name(&o));
+        BSON_APPEND_UTF8(&doc, "out", o.out);
+        BSON_APPEND_DOCUMENT(&doc, "counts", &counts);
+        BSON_APPEND_DOUBLE(&doc, "seconds", r.seconds);
+        sub_cli_print_json(&doc);
+        bson_destroy(&doc);
+    } else if (!ctx->json && (ok || r.missing))
+        summary(&o, &r);
+    sub_export_plan_release(&plan);
+    sub_export_result_release(&r);
+    bson_destroy(&params);
+    bson_destroy(&counts);
+    return rc;
+}
