@@ -27,7 +27,11 @@ MONGOD_VERSION = "6.0.5"
 
 # The real HOME, captured before any test changes anything: the default cache lives there.
 _REAL_HOME = os.path.expanduser("~")
-SANITIZER_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "ASAN_SYMBOLIZER_PATH")
+# Passed through to the binary. MONGOC_DISABLE_SHM keeps libmongoc from creating a shared
+# memory segment per process: processes the tests kill -9 leave theirs behind, and a later
+# process with the same pid then warns on stderr ("Falling back to malloc for counters").
+SANITIZER_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "ASAN_SYMBOLIZER_PATH",
+                  "MONGOC_DISABLE_SHM")
 
 # Passwords of the users the auth servers get (see Mongod._create_users).
 ADMIN_PASSWORD = "Adm1n-S3cret-pw"

@@ -50,7 +50,11 @@ def probe():
     def run(paths, *opts, want_rc=None):
         p = subprocess.run([str(b), *opts, *map(str, paths)], capture_output=True, text=True,
                            timeout=120)
-        assert not p.stderr, p.stderr  # sanitizer reports land here
+        # Sanitizer reports land here. libmongoc's shared-memory fallback notice is not a
+        # fault of the code under test (see servers.SANITIZER_VARS).
+        stderr = "".join(l for l in p.stderr.splitlines(True)
+                         if "Falling back to malloc for counters" not in l)
+        assert not stderr, p.stderr
         if want_rc is not None:
             assert p.returncode == want_rc, p.stdout
         rows = [json.loads(line) for line in p.stdout.splitlines()]
