@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "subsetter/log.h"
+#include "subsetter/schema.h"
 #include "subsetter/settings.h"
 #include "subsetter/strutil.h"
 #include "subsetter/version.h"
@@ -304,9 +305,54 @@ void sub_cli_append_error(bson_t *doc, const sub_error_t *err)
     bson_append_document_end(doc, &e);
 }
 
-int sub_cli_fail(const sub_cmd_ctx_t *ctx, const sub_error_t *err)
+static void print_error_line(const sub_cmd_ctx_t *ctx, const sub_error_t *err)
 {
     fprintf(stderr, "subsetter %s: %s\n", ctx->command ? ctx->command : "", err->msg);
+}
+
+/* Opens the database, applies the schemas and begins a run document: what every stage
+ * command does first. */
+bool sub_cmd_begin(sub_cmd_ctx_t *ctx, sub_db_t *db, const char *stage, const char *dataset,
+                   const bson_t *params, sub_run_t *run, sub_error_t *err)
+{
+    sub_schema_report_t rep = {0};
+    bool ok = sub_db_open(&ctx->cfg, db, err);
+    ok = ok && sub_schema_apply(db, &rep, err) &&
+         sub_run_begin(db, stage, dataset, params, run, err);
+    sub_schema_report_release(&rep);
+    return ok;
+}
+
+/* Ends the run document (a failure to record it is only logged) and closes the database. */
+static void end_run(sub_db_t *db, const sub_run_t *run, bool began, bool ok, const bson_t *counts,
+                    const sub_error_t *err)
+{
+    sub_error_t rec;
+    if (began && !sub_run_end(db, run, ok ? "done" : "failed", counts, ok ? NULL : err, &rec))
+        SUB_LOG(SUB_LOG_WARN, "could not record the run: %s", rec.msg);
+    sub_db_close(db);
+}
+
+int sub_cmd_end(sub_cmd_ctx_t *ctx, sub_db_t *db, const sub_run_t *run, bool began, bool ok,
+                const bson_t *counts, const sub_error_t *err)
+{
+    end_run(db, run, began, ok, counts, err);
+    return ok ? 0 : sub_cli_fail(ctx, err);
+}
+
+int sub_cmd_end_own_json(sub_cmd_ctx_t *ctx, sub_db_t *db, const sub_run_t *run, bool began,
+                         bool ok, const bson_t *counts, const sub_error_t *err)
+{
+    end_run(db, run, began, ok, counts, err);
+    if (ok)
+        return 0;
+    print_error_line(ctx, err);
+    return sub_code_exit(err->code);
+}
+
+int sub_cli_fail(const sub_cmd_ctx_t *ctx, const sub_error_t *err)
+{
+    print_error_line(ctx, err);
     if (ctx->json) {
         bson_t doc = BSON_INITIALIZER;
         sub_cli_append_error(&doc, err);

@@ -3,11 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "subsetter/bsonutil.h"
 #include "subsetter/cli.h"
 #include "subsetter/export.h"
+#include "subsetter/progress.h"
 #include "subsetter/runs.h"
 
 const char sub_export_usage[] =
@@ -129,13 +129,6 @@ static bool run_export(sub_db_t *db, const sub_export_opts_t *o, sub_export_plan
            sub_export_write_labels(plan, o->dataset, o->out, err);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int sub_cmd_export(sub_cmd_ctx_t *ctx)
 {
     sub_export_opts_t o;
@@ -151,20 +144,17 @@ int sub_cmd_export(sub_cmd_ctx_t *ctx)
         return sub_cli_usage(ctx, "unexpected argument '%s'", ctx->argv[0]);
     bson_t params = BSON_INITIALIZER, counts = BSON_INITIALIZER;
     params_doc(&o, &params);
-    double t0 = now_s();
+    double t0 = sub_now();
     bool began = sub_cmd_begin(ctx, &db, "export", o.dataset, &params, &run, &err);
     bool ok = began && run_export(&db, &o, &plan, &r, &err);
-    r.seconds = now_s() - t0;
+    r.seconds = sub_now() - t0;
     if (ok && r.missing)
         ok = sub_error_set(&err, SUB_E_INCOMPLETE, 0,
                            "%s: %lld of %lld samples have no media file (first: %s)", o.dataset,
                            (long long)r.missing, (long long)r.samples, r.missing_paths[0]);
     counts_doc(&plan, &r, &counts);
-    /* One JSON object either way, as `fetch` does: the counts matter most when incomplete. */
-    bool json = ctx->json;
-    ctx->json = false;
-    rc = sub_cmd_end(ctx, &db, &run, began, ok, &counts, &err);
-    ctx->json = json;
+    /* One JSON object either way: the counts matter most when media are missing. */
+    rc = sub_cmd_end_own_json(ctx, &db, &run, began, ok, &counts, &err);
     if (ctx->json) {
         bson_t doc = BSON_INITIALIZER;
         if (!ok)

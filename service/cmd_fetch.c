@@ -126,12 +126,8 @@ int sub_cmd_fetch(sub_cmd_ctx_t *ctx)
                            r.short_by ? ", and classes short of candidates" : "",
                            r.interrupted ? " (interrupted)" : "");
     counts_doc(&r, &counts);
-    /* One JSON object either way: the counts matter most when the media are incomplete,
-     * so the error goes into this object instead of sub_cli_fail's own. */
-    bool json = ctx->json;
-    ctx->json = false;
-    rc = sub_cmd_end(ctx, &db, &run, began, ok, &counts, &err);
-    ctx->json = json;
+    /* One JSON object either way: the counts matter most when media are missing. */
+    rc = sub_cmd_end_own_json(ctx, &db, &run, began, ok, &counts, &err);
     if (ctx->json) {
         bson_t doc = BSON_INITIALIZER;
         if (!ok)

@@ -5,9 +5,7 @@
 
 #include "subsetter/cli.h"
 #include "subsetter/label.h"
-#include "subsetter/log.h"
 #include "subsetter/runs.h"
-#include "subsetter/schema.h"
 
 const char sub_label_usage[] =
     "usage: subsetter label single [--dataset NAME] [--json]\n\n"
@@ -18,31 +16,6 @@ const char sub_label_usage[] =
     "open-images-v7-full.\n";
 
 const sub_option_t sub_label_options[] = {{"dataset", true}, {NULL, false}};
-
-/* Opens the database, applies the schemas and begins a run document: what every stage
- * command does first. */
-bool sub_cmd_begin(sub_cmd_ctx_t *ctx, sub_db_t *db, const char *stage, const char *dataset,
-                   const bson_t *params, sub_run_t *run, sub_error_t *err)
-{
-    sub_schema_report_t rep = {0};
-    bool ok = sub_db_open(&ctx->cfg, db, err);
-    ok = ok && sub_schema_apply(db, &rep, err) &&
-         sub_run_begin(db, stage, dataset, params, run, err);
-    sub_schema_report_release(&rep);
-    return ok;
-}
-
-/* Ends the run document (a failure to record is only logged) and returns the exit code. */
-int sub_cmd_end(sub_cmd_ctx_t *ctx, sub_db_t *db, const sub_run_t *run, bool began, bool ok,
-                const bson_t *counts, const sub_error_t *err)
-{
-    sub_error_t rec;
-    if (began && !sub_run_end(db, run, ok ? "done" : "failed", counts, ok ? NULL : err, &rec))
-        SUB_LOG(SUB_LOG_WARN, "could not record the run: %s", rec.msg);
-    int rc = ok ? 0 : sub_cli_fail(ctx, err);
-    sub_db_close(db);
-    return rc;
-}
 
 int sub_cmd_label(sub_cmd_ctx_t *ctx)
 {

@@ -93,6 +93,10 @@ bool sub_cmd_begin(sub_cmd_ctx_t *ctx, sub_db_t *db, const char *stage, const ch
  * returns the exit code, printing err on failure. */
 int sub_cmd_end(sub_cmd_ctx_t *ctx, sub_db_t *db, const sub_run_t *run, bool began, bool ok,
                 const bson_t *counts, const sub_error_t *err);
+/* The same for a command that prints one --json object holding both its counts and, on
+ * failure, the error (sub_cli_append_error): the error goes to stderr only. */
+int sub_cmd_end_own_json(sub_cmd_ctx_t *ctx, sub_db_t *db, const sub_run_t *run, bool began,
+                         bool ok, const bson_t *counts, const sub_error_t *err);
 
 /* A usage error for the command (exit 2), e.g. for a bad option value. */
 int sub_cli_usage(const sub_cmd_ctx_t *ctx, const char *fmt, ...)
