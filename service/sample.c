@@ -10,6 +10,7 @@
 #include "subsetter/bsonutil.h"
 #include "subsetter/fo_dataset.h"
 #include "subsetter/label.h"
+#include "subsetter/parallel.h"
 #include "subsetter/log.h"
 #include "subsetter/progress.h"
 #include "subsetter/pyrandom.h"
@@ -301,22 +302,34 @@ static bool clear_subset(sub_db_t *db, const sub_fo_dataset_t *ds, sub_error_t *
     return ok;
 }
 
+/* One aggregation per class, sent on two connections at once. */
+typedef struct {
+    const sub_fo_dataset_t *src, *dst;
+    const sub_sample_result_t *r;
+} selection_t;
+
+static bool select_class(sub_db_t *conn, void *job, size_t i, sub_error_t *err)
+{
+    const selection_t *s = job;
+    mongoc_collection_t *from = mongoc_database_get_collection(conn->db, s->src->sample_collection);
+    bool ok = copy_class(from, s->r->classes[i], s->r->per_class, s->r->take_multiplier, s->dst, err);
+    mongoc_collection_destroy(from);
+    return ok;
+}
+
 static bool select_samples(sub_db_t *db, const sub_fo_dataset_t *src, const sub_fo_dataset_t *dst,
                            sub_sample_result_t *r, sub_error_t *err)
 {
-    mongoc_collection_t *from = mongoc_database_get_collection(db->db, src->sample_collection);
-    mongoc_collection_t *to = mongoc_database_get_collection(db->db, dst->sample_collection);
-    bson_error_t be;
-    bool ok = true;
-    for (size_t i = 0; ok && i < r->nclasses; i++)
-        ok = copy_class(from, r->classes[i], r->per_class, r->take_multiplier, dst, err);
+    selection_t job = {src, dst, r};
+    bool ok = sub_parallel_run(db, 2, r->nclasses, select_class, &job, err);
     if (ok) {
+        mongoc_collection_t *to = mongoc_database_get_collection(db->db, dst->sample_collection);
         bson_t empty = BSON_INITIALIZER;
+        bson_error_t be;
         r->samples = mongoc_collection_count_documents(to, &empty, NULL, NULL, NULL, &be);
         ok = r->samples >= 0 || sub_db_error(&be, "count the subset", err);
+        mongoc_collection_destroy(to);
     }
-    mongoc_collection_destroy(from);
-    mongoc_collection_destroy(to);
     return ok;
 }
 

@@ -161,7 +161,7 @@ def test_label_again_changes_nothing_and_repairs_planted_changes(world):
     multi = next(d for d in docs if len(positives(d)) >= 2)
     bare = next(d for d in docs if "positive_labels" not in d)
     singles = [d for d in docs if len(positives(d)) == 1]
-    gone, wrong = singles[0], singles[1]
+    gone, wrong, unsure = singles[0], singles[1], singles[-1]
     stale = {"_id": ObjectId(), "_cls": "Classification", "tags": [],
              "label": positives(multi)[0]["label"], "confidence": 1.0}
     coll.update_one({"_id": multi["_id"]}, {"$set": {"ground_truth": stale}})
@@ -169,7 +169,8 @@ def test_label_again_changes_nothing_and_repairs_planted_changes(world):
     coll.update_one({"_id": gone["_id"]}, {"$unset": {"ground_truth": ""}})
     coll.update_one({"_id": wrong["_id"]},
                     {"$set": {"ground_truth.label": positives(multi)[1]["label"]}})
-    planted = {multi["_id"], bare["_id"], gone["_id"], wrong["_id"]}
+    coll.update_one({"_id": unsure["_id"]}, {"$set": {"ground_truth.confidence": 0.5}})
+    planted = {multi["_id"], bare["_id"], gone["_id"], wrong["_id"], unsure["_id"]}
 
     r = world.run("label", "single", "--dataset", name, "--json")
     assert r.rc == 0, r
