@@ -46,8 +46,8 @@ static void *worker(void *arg)
     return NULL;
 }
 
-bool sub_parallel_run(const sub_db_t *db, unsigned threads, size_t n, sub_parallel_fn fn,
-                      void *job, sub_error_t *err)
+bool sub_parallel_run(const sub_db_t *db, unsigned threads, size_t n, sub_parallel_fn fn, void *job,
+                      sub_error_t *err)
 {
     shared_t s = {.db = db, .n = n, .fn = fn, .job = job};
     pthread_t tids[MAX_THREADS];

@@ -10,8 +10,8 @@
 #include "subsetter/bsonutil.h"
 #include "subsetter/fo_dataset.h"
 #include "subsetter/label.h"
-#include "subsetter/parallel.h"
 #include "subsetter/log.h"
+#include "subsetter/parallel.h"
 #include "subsetter/progress.h"
 #include "subsetter/pyrandom.h"
 #include "subsetter/strutil.h"
@@ -312,7 +312,8 @@ static bool select_class(sub_db_t *conn, void *job, size_t i, sub_error_t *err)
 {
     const selection_t *s = job;
     mongoc_collection_t *from = mongoc_database_get_collection(conn->db, s->src->sample_collection);
-    bool ok = copy_class(from, s->r->classes[i], s->r->per_class, s->r->take_multiplier, s->dst, err);
+    bool ok =
+        copy_class(from, s->r->classes[i], s->r->per_class, s->r->take_multiplier, s->dst, err);
     mongoc_collection_destroy(from);
     return ok;
 }

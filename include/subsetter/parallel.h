@@ -17,7 +17,7 @@ typedef bool (*sub_parallel_fn)(sub_db_t *conn, void *job, size_t i, sub_error_t
 /* Runs fn for i = 0..n-1 on up to `threads` cloned connections, each thread taking the
  * next undone item. After the first failure no further item starts; that failure is
  * returned in err. The calling thread waits for all of them. */
-bool sub_parallel_run(const sub_db_t *db, unsigned threads, size_t n, sub_parallel_fn fn,
-                      void *job, sub_error_t *err);
+bool sub_parallel_run(const sub_db_t *db, unsigned threads, size_t n, sub_parallel_fn fn, void *job,
+                      sub_error_t *err);
 
 #endif
