@@ -32,6 +32,8 @@ static const sub_command_t commands[] = {
      sub_fetch_options},
     {"export", sub_cmd_export, "export a dataset as an ImageFolder tree or a manifest",
      sub_export_usage, sub_export_options},
+    {"stats", sub_cmd_stats, "a subset's mean/std, average size and class counts as JSON",
+     sub_stats_usage, sub_stats_options},
     {"db", sub_cmd_db, "start, stop or inspect the embedded local mongod", sub_db_usage, NULL},
     {"schema", sub_cmd_schema, "apply or check the validators and indexes of sql-free-schemas/",
      sub_schema_usage, NULL},

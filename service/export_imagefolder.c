@@ -155,6 +155,7 @@ typedef struct {
     strmap_t counts;   /* "<class>/<name>" -> FiftyOne's per-(label, filename) count */
     strmap_t taken;    /* "<class>/<name>" -> taken */
     int64_t unlabeled; /* class index + 1 of the unlabeled samples, 0 until seen */
+    bool with_meta;    /* keep each sample's document */
 } planner_t;
 
 static size_t add_class(planner_t *p, const char *label, char *folder)
@@ -168,6 +169,8 @@ static size_t add_class(planner_t *p, const char *label, char *folder)
     c->label = label ? sub_xstrdup(label) : NULL;
     c->folder = folder;
     c->count = 0;
+    c->y = c->original = -1;
+    c->label_id = NULL;
     return pl->nclasses++;
 }
 
@@ -249,6 +252,17 @@ static const char *doc_label(const bson_t *doc)
     return NULL;
 }
 
+static int64_t meta_size(const bson_t *doc, const char *key)
+{
+    bson_iter_t it, sub;
+    char path[32];
+    snprintf(path, sizeof path, "metadata.%s", key);
+    if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path, &sub) &&
+        BSON_ITER_HOLDS_NUMBER(&sub))
+        return bson_iter_as_int64(&sub);
+    return -1;
+}
+
 static void plan_add(planner_t *p, const bson_t *doc)
 {
     sub_export_plan_t *pl = p->plan;
@@ -269,21 +283,28 @@ static void plan_add(planner_t *p, const bson_t *doc)
     char *base = sub_export_safe_name(slash ? slash + 1 : item->src);
     char *name = file_name(p, item->cls, base);
     item->rel = sub_xasprintf("%s/%s", pl->classes[item->cls].folder, name);
-    item->meta = bson_copy(doc);
+    const char *image_id = sub_bson_get_str(doc, "open_images_id");
+    item->image_id = image_id && *image_id ? sub_xstrdup(image_id) : NULL;
+    item->width = meta_size(doc, "width");
+    item->height = meta_size(doc, "height");
+    item->meta = p->with_meta ? bson_copy(doc) : NULL;
     free(name);
     free(base);
 }
 
-bool sub_export_plan_build(sub_db_t *db, const char *dataset, sub_export_plan_t *plan,
-                           sub_error_t *err)
+bool sub_export_plan_build(sub_db_t *db, const char *dataset, bool with_meta,
+                           sub_export_plan_t *plan, sub_error_t *err)
 {
     sub_fo_dataset_t ds = {0};
-    planner_t p = {.plan = plan};
+    planner_t p = {.plan = plan, .with_meta = with_meta};
     const bson_t *doc;
     bson_error_t be;
     memset(plan, 0, sizeof *plan);
-    if (!sub_fo_dataset_open(db, dataset, &ds, NULL, err))
+    bson_t ds_doc;
+    if (!sub_fo_dataset_open(db, dataset, &ds, &ds_doc, err)) {
+        bson_destroy(&ds_doc);
         return false;
+    }
     /* The unlabeled folder and the files at the top of DIR are never a label's folder. */
     static const char *const reserved[] = {SUB_EXPORT_UNLABELED, "labels.json", "labels.csv",
                                            "manifest.csv", "manifest.jsonl"};
@@ -307,6 +328,9 @@ bool sub_export_plan_build(sub_db_t *db, const char *dataset, sub_export_plan_t 
     strmap_release(&p.folders);
     strmap_release(&p.counts);
     strmap_release(&p.taken);
+    if (ok)
+        sub_export_plan_order(plan, &ds_doc);
+    bson_destroy(&ds_doc);
     sub_fo_dataset_release(&ds);
     return ok;
 }
@@ -316,14 +340,18 @@ void sub_export_plan_release(sub_export_plan_t *plan)
     for (size_t i = 0; i < plan->n; i++) {
         free(plan->items[i].src);
         free(plan->items[i].rel);
-        bson_destroy(plan->items[i].meta);
+        free(plan->items[i].image_id);
+        if (plan->items[i].meta)
+            bson_destroy(plan->items[i].meta);
     }
     for (size_t i = 0; i < plan->nclasses; i++) {
         free(plan->classes[i].label);
         free(plan->classes[i].folder);
+        free(plan->classes[i].label_id);
     }
     free(plan->items);
     free(plan->classes);
+    free(plan->by_y);
     memset(plan, 0, sizeof *plan);
 }
 
@@ -519,7 +547,7 @@ static bool export_item(const sub_export_item_t *it, const char *dir, sub_export
 }
 
 bool sub_export_imagefolder(const sub_export_plan_t *plan, const char *out, sub_export_mode_t mode,
-                            sub_export_result_t *r, sub_error_t *err)
+                            sub_progress_t *progress, sub_export_result_t *r, sub_error_t *err)
 {
     char out_real[PATH_MAX];
     if (!sub_mkdir_p(out, err))
@@ -530,8 +558,11 @@ bool sub_export_imagefolder(const sub_export_plan_t *plan, const char *out, sub_
     bool ok = dirs != NULL;
     for (size_t i = 0; ok && i < plan->nclasses; i++)
         ok = class_dir(out_real, plan->classes[i].folder, &dirs[i], err);
-    for (size_t i = 0; ok && i < plan->n; i++)
+    for (size_t i = 0; ok && i < plan->n; i++) {
         ok = export_item(&plan->items[i], dirs[plan->items[i].cls], mode, r, err);
+        if (progress)
+            sub_progress_update(progress, 0, i + 1);
+    }
     r->samples = (int64_t)plan->n;
     for (size_t i = 0; dirs && i < plan->nclasses; i++)
         free(dirs[i]);

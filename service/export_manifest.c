@@ -52,15 +52,14 @@ static void fill_row(const sub_export_plan_t *plan, const sub_export_item_t *it,
 {
     const bson_t *d = it->meta;
     int64_t size = -1;
-    r->image_id = sub_bson_get_str(d, "open_images_id");
-    r->image_id = r->image_id ? r->image_id : it->id;
+    r->image_id = sub_export_image_id(it);
     r->label = plan->classes[it->cls].label;
     r->rel = it->rel;
     r->url = sub_bson_get_str(d, "original_url");
     r->license = sub_bson_get_str(d, "license");
     r->author = sub_bson_get_str(d, "author");
-    r->width = meta_int(d, "width");
-    r->height = meta_int(d, "height");
+    r->width = it->width;
+    r->height = it->height;
     r->size = meta_int(d, "size_bytes");
     char *src = sub_fo_normalize_path(it->src);
     if (!sub_source_hash_file(src, NULL, r->sha256, &size, NULL)) {
@@ -130,8 +129,8 @@ static bool jsonl_row(sub_buf_t *b, const row_t *r, sub_error_t *err)
     return ok;
 }
 
-bool sub_export_manifest(const sub_export_plan_t *plan, const char *out, sub_export_result_t *r,
-                         sub_error_t *err)
+bool sub_export_manifest(const sub_export_plan_t *plan, const char *out, sub_progress_t *progress,
+                         sub_export_result_t *r, sub_error_t *err)
 {
     sub_buf_t csv = SUB_BUF_INIT, jsonl = SUB_BUF_INIT;
     if (!sub_mkdir_p(out, err))
@@ -145,6 +144,8 @@ bool sub_export_manifest(const sub_export_plan_t *plan, const char *out, sub_exp
         ok = csv_row(&csv, &row, err) && jsonl_row(&jsonl, &row, err);
         if (row.sha256[0])
             r->exported++;
+        if (progress)
+            sub_progress_update(progress, 0, i + 1);
     }
     r->samples = (int64_t)plan->n;
     char *cpath = sub_path_join(out, "manifest.csv"), *jpath = sub_path_join(out, "manifest.jsonl");

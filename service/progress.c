@@ -30,6 +30,39 @@ void sub_progress_init(sub_progress_t *p, const char *what, int64_t total_bytes,
     p->interval = p->tty ? TTY_INTERVAL : (double)interval_ms / 1000.0;
 }
 
+void sub_progress_init_items(sub_progress_t *p, const char *what, int64_t total_items,
+                             const char *unit, bool quiet, int64_t interval_ms)
+{
+    sub_progress_init(p, what, 0, quiet, interval_ms);
+    p->total_items = total_items;
+    p->unit = unit;
+}
+
+/* Item mode: done/total items, the rate and the ETA. */
+static void draw_items(sub_progress_t *p, bool final)
+{
+    double elapsed = sub_now() - p->start;
+    double rate = elapsed > 0 ? (double)p->rows / elapsed : 0;
+    double frac = p->total_items > 0 ? (double)p->rows / (double)p->total_items : 0;
+    char left[32] = "ETA ?", bar[21];
+    if (rate > 0 && p->total_items > 0)
+        snprintf(left, sizeof left, "ETA %.0fs", ((double)p->total_items - (double)p->rows) / rate);
+    frac = frac > 1 ? 1 : frac;
+    for (int i = 0; i < 20; i++)
+        bar[i] = i < (int)(frac * 20) ? '#' : '.';
+    bar[20] = '\0';
+    if (p->tty) {
+        fprintf(stderr, "\r%-16s [%s] %3.0f%%  %llu/%lld %s  %.1f/s  %s\033[K%s", p->what, bar,
+                frac * 100, (unsigned long long)p->rows, (long long)p->total_items, p->unit, rate,
+                final ? "" : left, final ? "\n" : "");
+        p->drawn = !final;
+    } else {
+        SUB_LOG(SUB_LOG_INFO, "%s: %.0f%% %llu/%lld %s, %.1f/s, %s", p->what, frac * 100,
+                (unsigned long long)p->rows, (long long)p->total_items, p->unit, rate,
+                final ? "done" : left);
+    }
+}
+
 static void human_rate(char *out, size_t n, double bytes_per_s)
 {
     snprintf(out, n, "%.1f MB/s", bytes_per_s / 1e6);
@@ -47,6 +80,10 @@ static void eta(char *out, size_t n, const sub_progress_t *p, double elapsed)
 
 static void draw(sub_progress_t *p, bool final)
 {
+    if (p->unit) {
+        draw_items(p, final);
+        return;
+    }
     double elapsed = sub_now() - p->start;
     char rate[32], left[32], bar[21];
     human_rate(rate, sizeof rate, elapsed > 0 ? (double)p->done_bytes / elapsed : 0);

@@ -2,12 +2,14 @@
 #include "subsetter/strutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static void oom(size_t n)
 {
@@ -84,6 +86,36 @@ bool sub_buf_append(sub_buf_t *b, const void *data, size_t n, sub_error_t *err)
     b->len += n;
     b->data[b->len] = '\0';
     return true;
+}
+
+bool sub_buf_read_file(sub_buf_t *b, const char *path, sub_error_t *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    b->len = 0;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return sub_error_set(err, SUB_E_IO, e, "open %s: %s", path, strerror(e));
+    }
+    bool ok = buf_reserve(b, st.st_size > 0 ? (size_t)st.st_size : 0, err);
+    while (ok) {
+        if (b->len == b->cap - 1) /* the file grew: room for more */
+            ok = buf_reserve(b, b->cap, err);
+        ssize_t n = ok ? read(fd, b->data + b->len, b->cap - 1 - b->len) : 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            ok = sub_error_set(err, SUB_E_IO, errno, "read %s: %s", path, strerror(errno));
+        if (n <= 0)
+            break;
+        b->len += (size_t)n;
+    }
+    close(fd);
+    if (b->data)
+        b->data[b->len] = '\0';
+    return ok;
 }
 
 bool sub_buf_appendc(sub_buf_t *b, char c, sub_error_t *err)

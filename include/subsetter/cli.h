@@ -67,6 +67,7 @@ int sub_cmd_survey(sub_cmd_ctx_t *ctx);
 int sub_cmd_sample(sub_cmd_ctx_t *ctx);
 int sub_cmd_fetch(sub_cmd_ctx_t *ctx);
 int sub_cmd_export(sub_cmd_ctx_t *ctx);
+int sub_cmd_stats(sub_cmd_ctx_t *ctx);
 
 extern const char sub_doctor_usage[];
 extern const char sub_db_usage[];
@@ -84,6 +85,8 @@ extern const char sub_fetch_usage[];
 extern const sub_option_t sub_fetch_options[];
 extern const char sub_export_usage[];
 extern const sub_option_t sub_export_options[];
+extern const char sub_stats_usage[];
+extern const sub_option_t sub_stats_options[];
 
 /* What every stage command does first: open the database, apply the schemas, begin the
  * run document. */

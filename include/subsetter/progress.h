@@ -13,6 +13,8 @@
 typedef struct {
     char what[64];
     int64_t total_bytes; /* 0 when unknown */
+    int64_t total_items; /* item mode (sub_progress_init_items): rows are items of `unit` */
+    const char *unit;    /* NULL: byte mode */
     int64_t done_bytes;
     uint64_t rows;
     double start, last; /* monotonic seconds */
@@ -26,6 +28,11 @@ typedef struct {
  * every interval_ms. quiet: print nothing (-q, --json). */
 void sub_progress_init(sub_progress_t *p, const char *what, int64_t total_bytes, bool quiet,
                        int64_t interval_ms);
+/* The same for work counted in items (images, samples), shown as done/total, items per
+ * second and the ETA:
+ *   stats  [########............]  41%  1107/2700 images  312.4/s  ETA 5s */
+void sub_progress_init_items(sub_progress_t *p, const char *what, int64_t total_items,
+                             const char *unit, bool quiet, int64_t interval_ms);
 void sub_progress_update(sub_progress_t *p, int64_t done_bytes, uint64_t rows);
 /* Draws the final state and ends the line. */
 void sub_progress_done(sub_progress_t *p);

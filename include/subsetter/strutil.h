@@ -40,6 +40,10 @@ bool sub_buf_append(sub_buf_t *b, const void *data, size_t n, sub_error_t *err);
 bool sub_buf_appendc(sub_buf_t *b, char c, sub_error_t *err);
 bool sub_buf_appendf(sub_buf_t *b, sub_error_t *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Replaces b's content with the whole file at path (b's memory is reused, so a loop over
+ * files allocates only for the largest). Fails with SUB_E_IO naming the path (cause errno:
+ * ENOENT for a missing file), or SUB_E_INTERNAL past b->limit. */
+bool sub_buf_read_file(sub_buf_t *b, const char *path, sub_error_t *err);
 /* Gives the buffer's string to the caller (never NULL) and resets the buffer. */
 char *sub_buf_take(sub_buf_t *b);
 void sub_buf_release(sub_buf_t *b);

@@ -234,6 +234,11 @@ def test_manifest_csv_quoting(world, subset, tmp_path):  # noqa: F811
 
 def test_usage_errors(world, tmp_path):  # noqa: F811
     assert export(world, tmp_path / "o", "--mode", "move").rc == 2
-    assert export(world, tmp_path / "o", fmt="npz").rc == 2
+    assert export(world, tmp_path / "o", fmt="tfrecord").rc == 2
+    for bad in ("0.5,0.5", "0.7,0.1,0.3", "a,b,c", "0.7,0.1,0.2,"):
+        r = export(world, tmp_path / "o", "--splits", bad)
+        assert r.rc == 2 and "--splits" in r.stderr, (bad, r)
+    assert export(world, tmp_path / "o", "--seed", "x").rc == 2
+    assert not (tmp_path / "o").exists(), "a usage error wrote something"
     r = export(world, tmp_path / "o", dataset="no-such-dataset")
     assert r.rc == 15, r

@@ -1,4 +1,5 @@
 /* test_strutil.c - buffers, key/value lists, paths, number parsing. */
+#include <errno.h>
 #include <sys/stat.h>
 
 #include "check.h"
@@ -100,14 +101,65 @@ static void test_mkdir_p(void)
     free(dir);
 }
 
+static void write_bytes(const char *path, const char *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    CHECK_EQ(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static void test_read_file(void)
+{
+    char *dir = sub_test_tmpdir();
+    char *small = sub_path_join(dir, "small"), *big = sub_path_join(dir, "big");
+    char *none = sub_path_join(dir, "none"), *empty = sub_path_join(dir, "empty");
+    size_t n = 300000;
+    char *data = sub_xmalloc(n);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (char)(i * 7 + (i >> 9));
+    data[10] = '\0'; /* binary: NUL bytes count */
+    write_bytes(small, "abc", 3);
+    write_bytes(big, data, n);
+    write_bytes(empty, "", 0);
+    sub_buf_t b = SUB_BUF_INIT;
+    sub_error_t err;
+    CHECK(sub_buf_read_file(&b, big, &err));
+    CHECK_EQ(b.len, n);
+    CHECK(memcmp(b.data, data, n) == 0);
+    size_t cap = b.cap;
+    /* a smaller file reuses the memory, and replaces the content */
+    CHECK(sub_buf_read_file(&b, small, &err));
+    CHECK_EQ(b.len, 3);
+    CHECK_STR_EQ(b.data, "abc");
+    CHECK_EQ(b.cap, cap);
+    CHECK(sub_buf_read_file(&b, empty, &err));
+    CHECK_EQ(b.len, 0);
+    CHECK(!sub_buf_read_file(&b, none, &err));
+    CHECK_EQ(err.code, SUB_E_IO);
+    CHECK_EQ(err.cause, ENOENT);
+    CHECK(strstr(err.msg, none) != NULL);
+    CHECK(!sub_buf_read_file(&b, dir, &err)); /* a directory cannot be read */
+    CHECK_EQ(err.code, SUB_E_IO);
+    /* a limit is honoured */
+    sub_buf_t lim = {.limit = 1000};
+    CHECK(!sub_buf_read_file(&lim, big, &err));
+    CHECK_EQ(err.code, SUB_E_INTERNAL);
+    sub_buf_release(&lim);
+    sub_buf_release(&b);
+    free(data);
+    free(small);
+    free(big);
+    free(none);
+    free(empty);
+    free(dir);
+}
+
 static const sub_test_t tests[] = {
-    {"buf_limit", test_buf_limit},
-    {"kvlist", test_kvlist},
-    {"path_join", test_path_join},
-    {"parse_int", test_parse_int},
-    {"parse_bool", test_parse_bool},
-    {"mkdir_p", test_mkdir_p},
-    {NULL, NULL},
+    {"read_file", test_read_file}, {"buf_limit", test_buf_limit},
+    {"kvlist", test_kvlist},       {"path_join", test_path_join},
+    {"parse_int", test_parse_int}, {"parse_bool", test_parse_bool},
+    {"mkdir_p", test_mkdir_p},     {NULL, NULL},
 };
 
 int main(int argc, char **argv)

@@ -1,7 +1,8 @@
 # One line per unit-test module (tests/unit/test_<module>.c). Its cases are registered
 # from the file's own test table, one ctest case ("module.case") per entry.
 foreach(module error strutil settings config uri schema dotenv yaml_doc pyrandom source csv
-               labelsort u64set openimages fo_dataset image http_fetch export)
+               labelsort u64set openimages fo_dataset image http_fetch export pixels npz
+               splits)
   sub_add_test(${module})
 endforeach()
 
@@ -21,6 +22,12 @@ target_link_libraries(test_source_fetch_cli PRIVATE subsetter_core)
 # The driver of tests/integration/test_image_probe.py: sub_image_probe()/verify() as JSON lines.
 add_executable(image_probe ${CMAKE_SOURCE_DIR}/tests/unit/image_probe_main.c)
 target_link_libraries(image_probe PRIVATE subsetter_core)
+
+# The drivers of tests/integration/test_pixels.py, test_npz.py and test_splits.py.
+foreach(driver pixels npz splits)
+  add_executable(${driver}_cli ${CMAKE_SOURCE_DIR}/tests/unit/${driver}_main.c)
+  target_link_libraries(${driver}_cli PRIVATE subsetter_core)
+endforeach()
 
 # The driver of tests/integration/test_http_fetch.py: sub_http_fetch jobs as JSON lines.
 add_executable(test_http_fetch_cli ${CMAKE_SOURCE_DIR}/tests/unit/http_fetch_main.c)
