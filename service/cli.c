@@ -17,6 +17,8 @@
 #include "subsetter/version.h"
 
 static const sub_command_t commands[] = {
+    {"run", sub_cmd_run, "run a job file's stages in order, skipping what is done", sub_run_usage,
+     sub_run_options},
     {"doctor", sub_cmd_doctor, "check the connection, privileges, schemas and FiftyOne datasets",
      sub_doctor_usage, NULL},
     {"ingest", sub_cmd_ingest, "load source metadata into a FiftyOne dataset in MongoDB",
@@ -251,7 +253,11 @@ static int dispatch(args_t *a)
                          .argc = a->nrest,
                          .argv = a->rest,
                          .opts = a->opts};
-    sub_config_inputs_t in = {.flags = a->flags, .env_file = a->env_file, .job_file = a->job};
+    /* `run JOB.yaml`: the job's settings apply to the run, as --job JOB.yaml would */
+    const char *job = a->job;
+    if (!job && strcmp(c->name, "run") == 0 && a->nrest == 1)
+        job = a->rest[0];
+    sub_config_inputs_t in = {.flags = a->flags, .env_file = a->env_file, .job_file = job};
     sub_error_t err = {0};
     int rc;
     if (!sub_config_load(&in, &ctx.cfg, &err))

@@ -27,6 +27,7 @@ typedef struct {
     const size_t *items; /* this batch's plan indices */
     uint8_t *slots;      /* BATCH images */
     sub_buf_t bufs[SUB_POOL_MAX_THREADS];
+    sub_rgb_t imgs[SUB_POOL_MAX_THREADS]; /* decoded pixels, reused image to image */
 } batch_t;
 
 /* One image into its slot of the batch. */
@@ -197,8 +198,10 @@ bool sub_export_npz(const sub_export_plan_t *plan, const sub_export_splits_t *s,
     ok = ok && write_metadata(plan, meta, err);
     if (ok)
         r->exported += (int64_t)total;
-    for (size_t t = 0; t < SUB_POOL_MAX_THREADS; t++)
+    for (size_t t = 0; t < SUB_POOL_MAX_THREADS; t++) {
         sub_buf_release(&w.batch.bufs[t]);
+        sub_rgb_release(&w.batch.imgs[t]);
+    }
     free(w.batch.slots);
     free(npz);
     free(meta);

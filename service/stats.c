@@ -41,17 +41,29 @@ static void moments(const sub_rgb_t *img, double mean[3], double std[3])
     }
 }
 
+/* The pixel buffers of one thread, reused from image to image. */
+typedef struct {
+    sub_rgb_t full, small;
+} scratch_t;
+
+static bool measure_image(const uint8_t *buf, size_t len, int resize, sub_stats_mode_t mode,
+                          scratch_t *sc, double mean[3], double std[3], sub_error_t *err)
+{
+    int min = mode == SUB_STATS_FAST ? resize : 0;
+    bool ok = sub_pixels_decode_rgb(buf, len, min, min, &sc->full, err) &&
+              sub_pixels_resize(&sc->full, resize, resize, &sc->small, err);
+    if (ok)
+        moments(&sc->small, mean, std);
+    return ok;
+}
+
 bool sub_stats_image(const uint8_t *buf, size_t len, int resize, sub_stats_mode_t mode,
                      double mean[3], double std[3], sub_error_t *err)
 {
-    sub_rgb_t full = {0}, small = {0};
-    int min = mode == SUB_STATS_FAST ? resize : 0;
-    bool ok = sub_pixels_decode_rgb(buf, len, min, min, &full, err) &&
-              sub_pixels_resize(&full, resize, resize, &small, err);
-    if (ok)
-        moments(&small, mean, std);
-    sub_rgb_release(&full);
-    sub_rgb_release(&small);
+    scratch_t sc = {0};
+    bool ok = measure_image(buf, len, resize, mode, &sc, mean, std, err);
+    sub_rgb_release(&sc.full);
+    sub_rgb_release(&sc.small);
     return ok;
 }
 
@@ -66,8 +78,9 @@ typedef struct {
     const char *const *paths;
     const sub_stats_opts_t *o;
     image_result_t *results;
-    sub_buf_t bufs[SUB_POOL_MAX_THREADS]; /* one file buffer per worker, reused */
-    pthread_mutex_t lock;                 /* guards progress and done */
+    sub_buf_t bufs[SUB_POOL_MAX_THREADS];    /* one file buffer per worker, reused */
+    scratch_t scratch[SUB_POOL_MAX_THREADS]; /* and its pixel buffers */
+    pthread_mutex_t lock;                    /* guards progress and done */
     sub_progress_t progress;
     uint64_t done;
 } job_t;
@@ -80,8 +93,8 @@ static bool measure(void *arg, size_t i, unsigned worker, sub_error_t *err)
     sub_error_t e = {0};
     (void)err; /* an image that fails is recorded, never fatal */
     if (!sub_buf_read_file(b, j->paths[i], &e) ||
-        !sub_stats_image((const uint8_t *)b->data, b->len, j->o->resize, j->o->mode, r->mean,
-                         r->std, &e))
+        !measure_image((const uint8_t *)b->data, b->len, j->o->resize, j->o->mode,
+                       &j->scratch[worker], r->mean, r->std, &e))
         r->reason = sub_xstrdup(e.msg);
     pthread_mutex_lock(&j->lock);
     sub_progress_update(&j->progress, 0, ++j->done);
@@ -183,8 +196,11 @@ bool sub_stats_compute(const char *const *paths, const int64_t *width, const int
     }
     for (size_t i = 0; i < n; i++)
         free(j.results[i].reason);
-    for (size_t t = 0; t < SUB_POOL_MAX_THREADS; t++)
+    for (size_t t = 0; t < SUB_POOL_MAX_THREADS; t++) {
         sub_buf_release(&j.bufs[t]);
+        sub_rgb_release(&j.scratch[t].full);
+        sub_rgb_release(&j.scratch[t].small);
+    }
     free(j.results);
     pthread_mutex_destroy(&j.lock);
     r->seconds = sub_now() - t0;

@@ -68,6 +68,7 @@ int sub_cmd_sample(sub_cmd_ctx_t *ctx);
 int sub_cmd_fetch(sub_cmd_ctx_t *ctx);
 int sub_cmd_export(sub_cmd_ctx_t *ctx);
 int sub_cmd_stats(sub_cmd_ctx_t *ctx);
+int sub_cmd_run(sub_cmd_ctx_t *ctx);
 
 extern const char sub_doctor_usage[];
 extern const char sub_db_usage[];
@@ -87,6 +88,8 @@ extern const char sub_export_usage[];
 extern const sub_option_t sub_export_options[];
 extern const char sub_stats_usage[];
 extern const sub_option_t sub_stats_options[];
+extern const char sub_run_usage[];
+extern const sub_option_t sub_run_options[];
 
 /* What every stage command does first: open the database, apply the schemas, begin the
  * run document. */

@@ -19,11 +19,11 @@
  *            version used int((H - 224 + 1) * 0.5), which rounds .5 up).
  *
  * Fast decoding (sub_pixels_decode_rgb with min_w/min_h > 0) lets libjpeg-turbo scale by
- * a factor of M/8 inside the IDCT, to the smallest scale that keeps both sides at least
- * min_w x min_h: faster, and no longer what Pillow computes (the stats stage measures the
- * difference). Entropy decoding, which no scale skips, is most of a decode's time: a
- * 1024x768 4:2:0 JPEG takes about 1.9 ms at 1/1, 1.6 ms at 1/2, 1.8 ms at 3/8 (odd scales
- * have no SIMD IDCT) and 1.3 ms at 1/8.
+ * 1/2, 1/4 or 1/8 inside the IDCT, the smallest of those that keeps both sides at least
+ * min_w x min_h (the other M/8 scales are skipped, see below): faster, and no longer what Pillow
+ * computes (the stats stage measures the difference). Entropy decoding, which no scale skips, is
+ * most of a decode's time: a 1024x768 4:2:0 JPEG takes about 1.9 ms at 1/1, 1.6 ms at 1/2, 1.8 ms
+ * at 3/8 (odd scales have no SIMD IDCT) and 1.3 ms at 1/8.
  *
  * A sub_rgb_t owns its pixels (free with sub_rgb_release). Every function is thread-safe.
  */
@@ -40,6 +40,7 @@
 typedef struct {
     uint8_t *px;
     int w, h;
+    size_t cap; /* bytes allocated at px by this module; 0: px is not ours (ignored) */
 } sub_rgb_t;
 
 void sub_rgb_release(sub_rgb_t *img);

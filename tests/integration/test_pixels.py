@@ -334,15 +334,15 @@ def test_banker_rounding_of_crop_offsets(resizer, tmp_path):
 # ---- Fast decode: sizes, and how far it is from the exact path ----
 
 def test_fast_decode_sizes(cli, cases, tmp_path):
-    expect = {  # (min_w, min_h) -> size, from the M/8 scales with TJSCALED rounding up
-        ("420_1024x768", 224, 224): (384, 288),
+    expect = {  # (min_w, min_h) -> size: 1/2, 1/4 or 1/8 (the SIMD scales), TJSCALED rounding up
+        ("420_1024x768", 224, 224): (512, 384),
         ("420_1024x768", 100, 90): (128, 96),
         ("420_1024x768", 0, 0): (1024, 768),
         ("420_1024x768", 4000, 4000): (1024, 768),
         ("420_333x517", 40, 60): (42, 65),
         ("420_5000x20", 224, 1): (625, 3),
-        ("gray_333x517", 100, 100): (125, 194),
-        ("cmyk_adobe", 224, 224): (250, 388),
+        ("gray_333x517", 100, 100): (167, 259),
+        ("cmyk_adobe", 224, 224): (333, 517),  # 1/2 would leave 167 columns
     }
     for (name, mw, mh), size in expect.items():
         out = tmp_path / f"{name}_fast_{mw}_{mh}.rgb"

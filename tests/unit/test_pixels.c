@@ -30,7 +30,7 @@ static uint64_t next_rand(uint64_t *state)
 /* A w x h RGB image of pseudo-random bytes. */
 static sub_rgb_t random_image(int w, int h, uint64_t seed)
 {
-    sub_rgb_t img = {sub_xmalloc((size_t)w * (size_t)h * 3), w, h};
+    sub_rgb_t img = {sub_xmalloc((size_t)w * (size_t)h * 3), w, h, (size_t)w * (size_t)h * 3};
     for (size_t i = 0; i < (size_t)w * (size_t)h * 3; i++)
         img.px[i] = (uint8_t)next_rand(&seed);
     return img;
@@ -38,7 +38,7 @@ static sub_rgb_t random_image(int w, int h, uint64_t seed)
 
 static sub_rgb_t constant_image(int w, int h, uint8_t r, uint8_t g, uint8_t b)
 {
-    sub_rgb_t img = {sub_xmalloc((size_t)w * (size_t)h * 3), w, h};
+    sub_rgb_t img = {sub_xmalloc((size_t)w * (size_t)h * 3), w, h, (size_t)w * (size_t)h * 3};
     for (size_t i = 0; i < (size_t)w * (size_t)h; i++) {
         img.px[3 * i] = r;
         img.px[3 * i + 1] = g;
@@ -119,6 +119,40 @@ static void test_decode_rgb_is_turbojpeg(void)
     }
 }
 
+/* A result passed back in is reused when large enough, grown when not, and a failed
+ * decode into it leaves it empty; every decode is still the same pixels. */
+static void test_decode_reuses_its_buffer(void)
+{
+    blob_t big = make_jpeg(300, 200, TJPF_RGB, TJSAMP_420, 90);
+    blob_t small = make_jpeg(64, 48, TJPF_RGB, TJSAMP_444, 90);
+    int w, h;
+    uint8_t *want = tj_decode(&small, TJPF_RGB, &w, &h);
+    sub_rgb_t img = {0};
+    sub_error_t err = {0};
+    CHECK_OK(sub_pixels_decode_rgb(big.p, big.n, 0, 0, &img, &err), &err);
+    uint8_t *first = img.px;
+    size_t cap = img.cap;
+    CHECK(cap >= (size_t)300 * 200 * 3);
+    CHECK_OK(sub_pixels_decode_rgb(small.p, small.n, 0, 0, &img, &err), &err);
+    CHECK(img.px == first);
+    CHECK_EQ(img.cap, cap);
+    CHECK_EQ(img.w, 64);
+    CHECK_EQ(img.h, 48);
+    CHECK(memcmp(img.px, want, (size_t)w * (size_t)h * 3) == 0);
+    CHECK_OK(sub_pixels_decode_rgb(big.p, big.n, 0, 0, &img, &err), &err);
+    CHECK(img.px == first);
+    CHECK_FAILS(sub_pixels_decode_rgb(big.p, big.n / 2, 0, 0, &img, &err), &err, SUB_E_INPUT);
+    CHECK(img.px == NULL);
+    CHECK_EQ(img.cap, 0);
+    /* and the thread's decompressor works again after the failure */
+    CHECK_OK(sub_pixels_decode_rgb(small.p, small.n, 0, 0, &img, &err), &err);
+    CHECK(memcmp(img.px, want, (size_t)w * (size_t)h * 3) == 0);
+    sub_rgb_release(&img);
+    free(want);
+    free(big.p);
+    free(small.p);
+}
+
 static void test_decode_gray_replicates(void)
 {
     blob_t b = make_jpeg(97, 45, TJPF_GRAY, TJSAMP_GRAY, 85);
@@ -196,11 +230,11 @@ static void test_decode_fast_scale(void)
     blob_t odd = make_jpeg(333, 517, TJPF_RGB, TJSAMP_420, 80);
 
     check_fast(&b, 0, 0, 1024, 768);       /* full size */
-    check_fast(&b, 224, 224, 384, 288);    /* 3/8: 1/4 would leave 192 rows */
+    check_fast(&b, 224, 224, 512, 384);    /* 1/2: 1/4 would leave 192 rows; no 3/8 */
     check_fast(&b, 100, 90, 128, 96);      /* 1/8 */
     check_fast(&b, 224, 0, 256, 192);      /* only the width constrained: 1/4 */
-    check_fast(&b, 0, 600, 896, 672);      /* 7/8: 3/4 would leave 576 rows */
-    check_fast(&b, 0, 700, 1024, 768);     /* 7/8 would leave 672 rows */
+    check_fast(&b, 0, 600, 1024, 768);     /* 1/1: 1/2 would leave 384 rows; no 7/8 */
+    check_fast(&b, 0, 384, 512, 384);      /* 1/2 exactly */
     check_fast(&b, 1024, 768, 1024, 768);  /* exactly the size: 1/1 */
     check_fast(&b, 2000, 2000, 1024, 768); /* never upscaled in the IDCT */
     check_fast(&odd, 40, 60, 42, 65);      /* 1/8, TJSCALED rounds up: 41.6, 64.6 */
@@ -211,7 +245,7 @@ static void test_decode_fast_scale(void)
 static void check_refused(const uint8_t *p, size_t n, int cause)
 {
     static uint8_t stale[3];
-    sub_rgb_t img = {stale, 7, 7}; /* whatever was there is overwritten */
+    sub_rgb_t img = {stale, 7, 7, 0}; /* whatever was there is overwritten */
     sub_error_t err = {0};
 
     CHECK_FAILS(sub_pixels_decode_rgb(p, n, 0, 0, &img, &err), &err, SUB_E_INPUT);
@@ -345,7 +379,7 @@ static void test_resize_width_only_is_per_row(void)
 
     CHECK_OK(sub_pixels_resize(&in, 64, 5, &out, &err), &err);
     for (int y = 0; y < 5; y++) {
-        sub_rgb_t row = {in.px + (size_t)y * 211 * 3, 211, 1}, r = {0};
+        sub_rgb_t row = {in.px + (size_t)y * 211 * 3, 211, 1, 0}, r = {0};
         CHECK_OK(sub_pixels_resize(&row, 64, 1, &r, &err), &err);
         CHECK(memcmp(r.px, pixel(&out, 0, y), 64 * 3) == 0);
         sub_rgb_release(&r);
@@ -430,7 +464,7 @@ static void test_short_side_sizes(void)
 /* An image whose pixels say where they are: (x, y, x + y), each mod 256. */
 static sub_rgb_t coordinate_image(int w, int h)
 {
-    sub_rgb_t img = {sub_xmalloc((size_t)w * (size_t)h * 3), w, h};
+    sub_rgb_t img = {sub_xmalloc((size_t)w * (size_t)h * 3), w, h, (size_t)w * (size_t)h * 3};
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             uint8_t *p = img.px + ((size_t)y * (size_t)w + (size_t)x) * 3;
@@ -517,6 +551,7 @@ static void test_crop_refuses_bad_args(void)
 
 static const sub_test_t tests[] = {
     {"decode_rgb_is_turbojpeg", test_decode_rgb_is_turbojpeg},
+    {"decode_reuses_its_buffer", test_decode_reuses_its_buffer},
     {"decode_gray_replicates", test_decode_gray_replicates},
     {"decode_cmyk_as_pillow", test_decode_cmyk_as_pillow},
     {"decode_fast_scale", test_decode_fast_scale},
