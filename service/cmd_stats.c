@@ -31,7 +31,8 @@ const char sub_stats_usage[] =
     "[0, 1], averaged over the images. avg_width/avg_height come from the samples' metadata\n"
     "(FiftyOne's oriented size). The JSON (to FILE, and on stdout with --json) has the\n"
     "reference's keys args, num_augments, mean, std, avg_width, avg_height, num_samples,\n"
-    "classes, and seed, class_counts, source files with their sha256, versions, failures.\n\n"
+    "classes ({label: count}), and seed, class_list, source files with their sha256,\n"
+    "versions, failures.\n\n"
     "  --exact   decode at full size: equals Pillow + numpy (default)\n"
     "  --fast    let libjpeg-turbo scale down while decoding (see the README for its error)\n"
     "  --images  no database: the JPEGs of a directory (recursively, sorted) or of a file\n"
@@ -110,11 +111,6 @@ static bool is_jpeg_name(const char *name)
     const char *dot = strrchr(name, '.');
     return dot && (strcasecmp(dot, ".jpg") == 0 || strcasecmp(dot, ".jpeg") == 0 ||
                    strcasecmp(dot, ".jpe") == 0 || strcasecmp(dot, ".jfif") == 0);
-}
-
-static int compare_paths(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static bool walk(const char *dir, inputs_t *in, sub_error_t *err)
@@ -224,51 +220,38 @@ static void append_args(bson_t *doc, const opts_t *o, const bson_t *p)
     BSON_APPEND_DOCUMENT_BEGIN(doc, "args", &args);
     if (o->dataset)
         BSON_APPEND_UTF8(&args, "dataset", o->dataset);
-    if (p) {
+    if (p) { /* the reference's names for the sample parameters */
         const char *src = sub_bson_get_str(p, "source_dataset");
         if (src)
             BSON_APPEND_UTF8(&args, "source_dataset", src);
         BSON_APPEND_INT64(&args, "num_classes", param_int(p, "num_classes", 0));
         BSON_APPEND_INT64(&args, "samples_per_class", param_int(p, "samples_per_class", 0));
-        BSON_APPEND_INT64(&args, "seed", param_int(p, "seed", 0));
+        BSON_APPEND_INT64(&args, "random_seed", param_int(p, "seed", 0));
     }
-    BSON_APPEND_INT32(&args, "resize", o->stats.resize);
+    BSON_APPEND_BOOL(&args, "calculate_normalization_constants", true);
+    BSON_APPEND_BOOL(&args, "calculate_dataset_resolution", true);
+    BSON_APPEND_INT32(&args, "normalization_resize_dim", o->stats.resize);
     BSON_APPEND_UTF8(&args, "mode", o->stats.mode == SUB_STATS_FAST ? "fast" : "exact");
     bson_append_document_end(doc, &args);
 }
 
-/* classes (the reference's list of class names, in the subset's class order when it was
- * recorded, else sorted) and class_counts. */
-static void append_classes(bson_t *doc, const sub_export_plan_t *plan, const bson_t *p)
+/* classes: {label: count}, as the reference writes it, in the subset's class order (y of
+ * the NPZ export); class_list: the same labels as a list. */
+static void append_classes(bson_t *doc, const sub_export_plan_t *plan)
 {
-    bson_t list, counts, recorded;
+    bson_t counts, list;
     sub_bson_array_t keys = {.arr = &list};
-    BSON_APPEND_ARRAY_BEGIN(doc, "classes", &list);
-    if (p && sub_bson_get_doc(p, "classes", &recorded)) {
-        bson_iter_t it;
-        if (bson_iter_init(&it, &recorded))
-            while (bson_iter_next(&it))
-                if (BSON_ITER_HOLDS_UTF8(&it))
-                    bson_append_utf8(&list, sub_bson_array_next_key(&keys), -1,
-                                     bson_iter_utf8(&it, NULL), -1);
-    } else {
-        const char **names = sub_xmalloc((plan->nclasses + 1) * sizeof *names);
-        size_t n = 0;
-        for (size_t i = 0; i < plan->nclasses; i++)
-            if (plan->classes[i].label)
-                names[n++] = plan->classes[i].label;
-        qsort(names, n, sizeof *names, compare_paths);
-        for (size_t i = 0; i < n; i++)
-            bson_append_utf8(&list, sub_bson_array_next_key(&keys), -1, names[i], -1);
-        free(names);
+    BSON_APPEND_DOCUMENT_BEGIN(doc, "classes", &counts);
+    for (size_t y = 0; y < plan->nlabels; y++) {
+        const sub_export_class_t *c = &plan->classes[plan->by_y[y]];
+        BSON_APPEND_INT64(&counts, c->label, c->count);
     }
-    bson_append_array_end(doc, &list);
-    BSON_APPEND_DOCUMENT_BEGIN(doc, "class_counts", &counts);
-    for (size_t i = 0; i < plan->nclasses; i++)
-        BSON_APPEND_INT64(&counts,
-                          plan->classes[i].label ? plan->classes[i].label : SUB_EXPORT_UNLABELED,
-                          plan->classes[i].count);
     bson_append_document_end(doc, &counts);
+    BSON_APPEND_ARRAY_BEGIN(doc, "class_list", &list);
+    for (size_t y = 0; y < plan->nlabels; y++)
+        bson_append_utf8(&list, sub_bson_array_next_key(&keys), -1,
+                         plan->classes[plan->by_y[y]].label, -1);
+    bson_append_array_end(doc, &list);
 }
 
 /* The source files the full dataset was ingested from, with their checksums. */
@@ -343,7 +326,7 @@ static bool build_doc(const report_t *rp, bson_t *doc, sub_error_t *err)
     append_number(doc, "avg_height", r->avg_height);
     BSON_APPEND_INT64(doc, "num_samples", r->samples);
     if (rp->plan)
-        append_classes(doc, rp->plan, p);
+        append_classes(doc, rp->plan);
     if (p)
         BSON_APPEND_INT64(doc, "seed", param_int(p, "seed", 0));
     BSON_APPEND_UTF8(doc, "mode", rp->o->stats.mode == SUB_STATS_FAST ? "fast" : "exact");

@@ -76,10 +76,11 @@ static void split_totals(const sub_split_fractions_t *f, int64_t n, totals_t *t)
 {
     t->test = ceil_part(f->test, n);
     t->rest = n - t->test;
-    /* The second call: test_size = val / (1 - test), the share of val in what the first
-     * call left. Not val / (train + val): 0.7 + 0.1 is 0.7999999999999999 in double, which
-     * would turn 48 x 0.125 into 7 instead of 6. */
-    t->val = ceil_part(f->val / (1.0 - f->test), t->rest);
+    /* The reference's second call (open_images_v7_100/dataset.py): test_size =
+     * val / (train + val), in double, as Python computes it. With 0.7/0.1/0.2 that is
+     * 0.1 / 0.7999999999999999 = 0.12500000000000003, so 48 items give 7 to val, not 6:
+     * reproduced on purpose, since the reference's splits are the ones to match. */
+    t->val = ceil_part(f->val / (f->train + f->val), t->rest);
     t->train = t->rest - t->val;
 }
 

@@ -5,10 +5,10 @@
  * Sizes, exactly as scikit-learn 1.9 computes them. Totals (_validate_shuffle_split in
  * sklearn/model_selection/_split.py, float test_size; products and quotient in double):
  *   n_test = ceil(test * n);                         n_rest  = n - n_test;
- *   n_val  = ceil(val / (1 - test) * n_rest);        n_train = n_rest - n_val.
- * (The second call's test_size is val / (1 - test), the val share of what the first left;
- * val / (train + val) would be the same number but for double rounding: 0.7 + 0.1 is
- * 0.7999999999999999, and 48 items would give 7 to val instead of 6.)
+ *   n_val  = ceil(val / (train + val) * n_rest);     n_train = n_rest - n_val.
+ * (The second call's test_size is the reference's own expression, val / (train + val),
+ * double rounding included: 0.7 + 0.1 is 0.7999999999999999, so 3 x 100 items split
+ * 209/31/60, as the reference's train_test_split calls split them.)
  * Per class (StratifiedShuffleSplit._iter_indices): each call shares out its *train* side
  * with _approximate_mode (sklearn/utils/extmath.py), and its test side is what is left of
  * each class (the second _approximate_mode there, on class_counts - n_i, gives exactly

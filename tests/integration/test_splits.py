@@ -3,7 +3,7 @@
 The C code runs in splits_cli (tests/unit/splits_main.c), looked up in $SUBSETTER_TEST_BIN_DIR
 (default build/debug under the repository): labels on stdin, one split name per item out.
 The reference generator splits with train_test_split(stratify=y, random_state=seed) twice:
-test off the whole, then val off the rest with test_size = val / (1 - test). Checked:
+test off the whole, then val off the rest with test_size = val / (train + val). Checked:
  (a) the totals of each split equal scikit-learn's, and so does each class's count wherever
      scikit-learn's own count does not depend on its random_state (no run of three drew
      that class from a tie with numpy's generator, and the three agree);
@@ -104,7 +104,7 @@ def approximate_mode(counts, draws, rng):
 def totals(n: int, f) -> tuple[int, int, int, int]:
     n_test = math.ceil(f[2] * n)
     n_rest = n - n_test
-    n_val = math.ceil(f[1] / (1 - f[2]) * n_rest)
+    n_val = math.ceil(f[1] / (f[0] + f[1]) * n_rest)
     return n_test, n_rest, n_val, n_rest - n_val
 
 
@@ -157,7 +157,7 @@ def sklearn_counts(labels, f, random_state):
     first = TieRecorder(random_state, classes)
     rest, test = train_test_split(idx, test_size=f[2], stratify=y, random_state=first)
     second = TieRecorder(random_state, np.unique(y[rest]).tolist())
-    train, val = train_test_split(rest, test_size=f[1] / (1 - f[2]), stratify=y[rest],
+    train, val = train_test_split(rest, test_size=f[1] / (f[0] + f[1]), stratify=y[rest],
                                   random_state=second)
     counts = {name: Counter(y[part].tolist()) for name, part in
               (("train", train), ("val", val), ("test", test))}
