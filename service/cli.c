@@ -36,6 +36,8 @@ static const sub_command_t commands[] = {
      sub_export_usage, sub_export_options},
     {"stats", sub_cmd_stats, "a subset's mean/std, average size and class counts as JSON",
      sub_stats_usage, sub_stats_options},
+    {"preview", sub_cmd_preview, "a subset at a glance: contact sheet (JPEG), class counts (SVG)",
+     sub_preview_usage, sub_preview_options},
     {"db", sub_cmd_db, "start, stop or inspect the embedded local mongod", sub_db_usage, NULL},
     {"schema", sub_cmd_schema, "apply or check the validators and indexes of sql-free-schemas/",
      sub_schema_usage, NULL},

@@ -4,14 +4,17 @@
  * Each stage is this binary run again as a child (`subsetter --job JOB <stage> ...`), so a
  * stage under `run` behaves exactly as when typed by hand: same options, same output, same
  * exit codes, same record in subsetter.runs. The run itself is one `run` document whose
- * counts list the stages with their state and the state of the job's datasets after each.
+ * counts list the stages with their state and the state of the dataset each one reads.
  *
  * Skipping: a stage is skipped when the latest run of the same job file (same sha256)
- * completed it with the same command line, the datasets are as that run left them (the
- * datasets document's last_modified_at, the newest sample last_modified_at and the sample
- * count), every stage before it was skipped too, and its output file or folder exists.
- * Anything else runs; every stage resumes by itself (ingest checkpoints, fetch leases,
- * export keeps files in place), so a run killed anywhere continues where it stopped. */
+ * completed it with the same command line, the dataset it reads is as that stage left it
+ * (the datasets document's last_modified_at, the newest sample last_modified_at and the
+ * sample count), and its output (dataset, folder or file) exists. ingest is never skipped
+ * here: its inputs are files, and it skips the splits whose files are unchanged itself.
+ * A stage that runs again without changing anything (a complete fetch) leaves the next
+ * ones skippable. Anything else runs; every stage resumes by itself (ingest checkpoints,
+ * fetch leases, export keeps files in place), so a run killed anywhere continues where it
+ * stopped. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,8 +58,10 @@ typedef struct {
     const char *name;     /* ingest, label, ... */
     char *args[MAX_ARGS]; /* owned; NULL-terminated */
     int nargs;
-    char *output;    /* a path that must exist for a skip, or NULL */
-    char line[1024]; /* the arguments joined, for records and messages */
+    char *output;      /* a path that must exist for a skip, or NULL */
+    const char *input; /* the dataset it reads (its state decides a skip); NULL: never */
+    const char *makes; /* the dataset it creates, which must exist for a skip */
+    char line[1024];   /* the arguments joined, for records and messages */
 } stage_t;
 
 typedef struct {
@@ -134,9 +139,12 @@ static bool plan_stages(const sub_job_t *j, const char *cache, plan_t *p, sub_er
     opt(st, "--splits", j->source_splits);
     opt(st, "--max-bad-share", j->max_bad_share);
     st = add(p, "label");
+    st->input = j->source_dataset;
     arg(st, "single");
     opt(st, "--dataset", j->source_dataset);
     st = add(p, "sample");
+    st->input = j->source_dataset;
+    st->makes = j->name;
     opt(st, "--dataset", j->source_dataset);
     opt(st, "--name", j->name);
     opt_int(st, "--num-classes", j->num_classes, true);
@@ -149,17 +157,20 @@ static bool plan_stages(const sub_job_t *j, const char *cache, plan_t *p, sub_er
         arg(st, "--allow-augment");
     if (j->fetch) {
         st = add(p, "fetch");
+        st->input = j->name;
         opt(st, "--dataset", j->name);
         opt(st, "--base-url", j->base_url);
         opt_int(st, "--concurrency", j->concurrency, j->concurrency > 0);
         opt_int(st, "--per-host", j->per_host, j->per_host > 0);
-        opt(st, "--fallback", j->fallback);
+        if (j->fallback && strcmp(j->fallback, "original") == 0)
+            opt(st, "--fallback", "original");
         opt_int(st, "--max-attempts", j->max_attempts, j->max_attempts > 0);
         if (!j->backfill)
             arg(st, "--no-backfill");
     }
     for (size_t i = 0; j->export_dir && i < j->nformats; i++) {
         st = add(p, "export");
+        st->input = j->name;
         st->output = sub_path_join(j->export_dir, j->formats[i]);
         opt(st, "--dataset", j->name);
         opt(st, "--format", j->formats[i]);
@@ -170,6 +181,7 @@ static bool plan_stages(const sub_job_t *j, const char *cache, plan_t *p, sub_er
     }
     if (j->stats) {
         st = add(p, "stats");
+        st->input = j->name;
         st->output = sub_xstrdup(j->stats_file);
         opt(st, "--dataset", j->name);
         opt(st, "--out", j->stats_file);
@@ -232,15 +244,6 @@ static char *dataset_state(sub_db_t *db, const char *name)
                : sub_xstrdup("missing");
 }
 
-static char *job_state(sub_db_t *db, const sub_job_t *j)
-{
-    char *a = dataset_state(db, j->source_dataset), *b = dataset_state(db, j->name);
-    char *s = sub_xasprintf("%s / %s", a, b);
-    free(a);
-    free(b);
-    return s;
-}
-
 /* ---- the previous run of this job ---------------------------------------------------- */
 
 typedef struct {
@@ -268,17 +271,19 @@ static void find_previous(sub_db_t *db, const char *job_sha, const bson_oid_t *s
     mongoc_collection_destroy(c);
 }
 
-/* Whether the previous run completed stage i with the same command line. */
-static bool previously_done(const previous_t *prev, size_t i, const stage_t *st)
+/* Whether the previous run completed stage i with the same command line, leaving the
+ * dataset it reads in the state `now`. */
+static bool previously_done(const previous_t *prev, size_t i, const stage_t *st, const char *now)
 {
     bson_t stages, e;
-    char key[16];
+    char key[24]; /* any size_t */
     snprintf(key, sizeof key, "%zu", i);
     if (!prev->found || !sub_bson_get_doc(&prev->doc, "stages", &stages) ||
         !sub_bson_get_doc(&stages, key, &e))
         return false;
     const char *args = sub_bson_get_str(&e, "args"), *state = sub_bson_get_str(&e, "state");
-    return args && state && strcmp(args, st->line) == 0 &&
+    const char *input = sub_bson_get_str(&e, "input_state");
+    return args && state && input && strcmp(args, st->line) == 0 && strcmp(input, now) == 0 &&
            (strcmp(state, "done") == 0 || strcmp(state, "skipped") == 0);
 }
 
@@ -338,60 +343,67 @@ typedef struct {
     previous_t prev;
     bson_t stages; /* this run's stage records, an array */
     sub_bson_array_t keys;
-    char *state; /* the datasets' state after the last stage */
 } runner_t;
 
+/* Appends the stage's record, with the state of the dataset it reads as it is now. */
 static void record_stage(runner_t *r, const stage_t *st, const char *state, int code,
                          double seconds)
 {
     bson_t e;
+    char *input = st->input ? dataset_state(&r->db, st->input) : NULL;
     bson_append_document_begin(&r->stages, sub_bson_array_next_key(&r->keys), -1, &e);
     BSON_APPEND_UTF8(&e, "stage", st->name);
     BSON_APPEND_UTF8(&e, "args", st->line);
     BSON_APPEND_UTF8(&e, "state", state);
     BSON_APPEND_INT32(&e, "exit", code);
     BSON_APPEND_DOUBLE(&e, "seconds", seconds);
+    if (input)
+        BSON_APPEND_UTF8(&e, "input_state", input);
     bson_append_document_end(&r->stages, &e);
+    free(input);
 }
 
 static void counts_doc(const runner_t *r, bson_t *counts)
 {
     bson_init(counts);
     BSON_APPEND_ARRAY(counts, "stages", &r->stages);
-    if (r->state)
-        BSON_APPEND_UTF8(counts, "datasets_state", r->state);
 }
 
-/* Records the stages so far and the datasets' state now (a failure is only logged: the
- * worst outcome is a stage run again next time). */
+/* Records the stages so far (a failure is only logged: the worst outcome is a stage run
+ * again next time). */
 static void save_progress(runner_t *r)
 {
     bson_t counts;
     sub_error_t err;
-    free(r->state);
-    r->state = job_state(&r->db, &r->job);
     counts_doc(r, &counts);
     if (!sub_run_progress(&r->db, &r->run, &counts, &err))
         SUB_LOG(SUB_LOG_WARN, "could not record the run's progress: %s", err.msg);
     bson_destroy(&counts);
 }
 
+static bool skippable(runner_t *r, size_t i, const stage_t *st)
+{
+    if (!st->input || !output_exists(st))
+        return false;
+    char *now = dataset_state(&r->db, st->input);
+    char *made = st->makes ? dataset_state(&r->db, st->makes) : NULL;
+    bool ok = previously_done(&r->prev, i, st, now) && (!made || strcmp(made, "missing") != 0);
+    free(now);
+    free(made);
+    return ok;
+}
+
 /* Runs or skips each stage; returns the exit code. */
 static int execute(runner_t *r, bool force)
 {
-    char *now = job_state(&r->db, &r->job);
-    const char *then = r->prev.found ? sub_bson_get_str(&r->prev.doc, "datasets_state") : NULL;
-    bool skipping = !force && then && strcmp(now, then) == 0;
-    free(now);
     for (size_t i = 0; i < r->plan.n; i++) {
         const stage_t *st = &r->plan.s[i];
-        if (skipping && previously_done(&r->prev, i, st) && output_exists(st)) {
+        if (!force && skippable(r, i, st)) {
             SUB_LOG(SUB_LOG_INFO, "skip: %s (done by the last run of this job)", st->line);
             record_stage(r, st, "skipped", 0, 0);
             save_progress(r);
             continue;
         }
-        skipping = false;
         SUB_LOG(SUB_LOG_INFO, "stage %zu/%zu: subsetter %s", i + 1, r->plan.n, st->line);
         double t0 = sub_now();
         int code = run_child(r->ctx, &r->job, st);
@@ -478,7 +490,6 @@ int sub_cmd_run(sub_cmd_ctx_t *ctx)
     }
     bson_destroy(&params);
     bson_destroy(&r.stages);
-    free(r.state);
     sub_job_release(&r.job);
     plan_release(&r.plan);
     return rc;

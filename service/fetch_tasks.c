@@ -91,9 +91,15 @@ static bson_t *sync_pipeline(const char *dataset, const char *base, bool with_or
     BSON_APPEND_UTF8(&project, "updated_at", "$$NOW");
     bson_append_document_end(&stage, &project);
     bson_append_document_end(p, &stage);
-    bson_t *merge = BCON_NEW("$merge", "{", "into", BCON_UTF8(SUB_FETCH_TASKS), "on", "[",
-                             BCON_UTF8("dataset"), BCON_UTF8("sample_id"), "]", "whenMatched",
-                             BCON_UTF8("keepExisting"), "whenNotMatched", BCON_UTF8("insert"), "}");
+    /* An existing task keeps its state, attempts and lease; one not done yet takes the URLs
+     * of this run's --base-url (a mirror that moved, or a run resumed against another
+     * server), so it is not retried against an address nobody serves any more. */
+    bson_t *merge =
+        BCON_NEW("$merge", "{", "into", BCON_UTF8(SUB_FETCH_TASKS), "on", "[", BCON_UTF8("dataset"),
+                 BCON_UTF8("sample_id"), "]", "whenMatched", "[", "{", "$set", "{", "urls", "{",
+                 "$cond", "[", "{", "$in", "[", BCON_UTF8("$state"), "[", BCON_UTF8("pending"),
+                 BCON_UTF8("leased"), "]", "]", "}", BCON_UTF8("$$new.urls"), BCON_UTF8("$urls"),
+                 "]", "}", "}", "}", "]", "whenNotMatched", BCON_UTF8("insert"), "}");
     BSON_APPEND_DOCUMENT(p, "2", merge);
     bson_destroy(merge);
     return p;

@@ -676,8 +676,11 @@ static void ingest_release(ingest_t *in)
         free(in->source_names[i]);
 }
 
+/* The dataset's last_modified_at moves only when a split was ingested: a re-run that
+ * skips every split leaves the dataset as it was (so `run` can tell nothing changed). */
 static bool run_splits(ingest_t *in, sub_error_t *err)
 {
+    int ingested = 0;
     for (int i = 0; i < SUB_OI__SPLITS; i++) {
         if (!in->opts->splits[i])
             continue;
@@ -685,9 +688,10 @@ static bool run_splits(ingest_t *in, sub_error_t *err)
             sub_error_prefix(err, "ingest %s", sub_oi_split_name((sub_oi_split_t)i));
             return false;
         }
+        ingested += in->res->split[i].skipped_splits == 0;
         counts_add(&in->res->total, &in->res->split[i]);
     }
-    return sub_fo_dataset_touch(in->db, &in->ds, err);
+    return ingested == 0 || sub_fo_dataset_touch(in->db, &in->ds, err);
 }
 
 bool sub_ingest_openimages(sub_db_t *db, const sub_config_t *cfg, const sub_ingest_opts_t *opts,

@@ -65,16 +65,56 @@ static const sub_yaml_node_t *field(const sec_t *s, const char *key, char **what
     return sub_yaml_map_get(s->map, key);
 }
 
+/* ${NAME} and ${NAME:-default} from the environment, as docker compose expands them, so
+ * one job file serves a laptop and a container (paths, URLs). $$ is a literal $. An unset
+ * NAME without a default is an error: an empty path would be a surprise. */
+static bool expand(const sub_yaml_doc_t *doc, const sub_yaml_node_t *n, const char *what,
+                   const char *in, char **out, sub_error_t *err)
+{
+    sub_buf_t b = SUB_BUF_INIT;
+    bool ok = true;
+    for (const char *p = in; ok && *p;) {
+        const char *end = p[0] == '$' && p[1] == '{' ? strchr(p, '}') : NULL;
+        if (p[0] == '$' && p[1] == '$') {
+            ok = sub_buf_appendc(&b, '$', err);
+            p += 2;
+            continue;
+        }
+        if (!end) {
+            ok = sub_buf_appendc(&b, *p++, err);
+            continue;
+        }
+        char *name = sub_xstrndup(p + 2, (size_t)(end - p - 2));
+        char *dflt = strstr(name, ":-");
+        if (dflt)
+            *dflt = '\0', dflt += 2;
+        const char *v = getenv(name);
+        if ((!v || !*v) && dflt)
+            v = dflt;
+        if (!v)
+            ok = sub_yaml_error(doc, n, err, "%s: ${%s} is not set (give a default: ${%s:-...})",
+                                what, name, name);
+        else
+            ok = sub_buf_appendf(&b, err, "%s", v);
+        free(name);
+        p = end + 1;
+    }
+    if (ok)
+        *out = sub_buf_take(&b);
+    sub_buf_release(&b);
+    return ok;
+}
+
 static bool get_str(const sec_t *s, const char *key, bool required, char **out)
 {
     char *what;
     const sub_yaml_node_t *n = field(s, key, &what);
     const char *v = NULL;
     bool ok = (!n && !required) || sub_yaml_get_string(s->doc, n, what, &v, s->err);
-    if (ok && n && !*v)
-        ok = sub_yaml_error(s->doc, n, s->err, "%s: must not be empty", what);
     if (ok && v)
-        *out = sub_xstrdup(v);
+        ok = expand(s->doc, n, what, v, out, s->err);
+    if (ok && n && !**out)
+        ok = sub_yaml_error(s->doc, n, s->err, "%s: must not be empty", what);
     free(what);
     return ok;
 }

@@ -68,6 +68,7 @@ int sub_cmd_sample(sub_cmd_ctx_t *ctx);
 int sub_cmd_fetch(sub_cmd_ctx_t *ctx);
 int sub_cmd_export(sub_cmd_ctx_t *ctx);
 int sub_cmd_stats(sub_cmd_ctx_t *ctx);
+int sub_cmd_preview(sub_cmd_ctx_t *ctx);
 int sub_cmd_run(sub_cmd_ctx_t *ctx);
 
 extern const char sub_doctor_usage[];
@@ -88,6 +89,8 @@ extern const char sub_export_usage[];
 extern const sub_option_t sub_export_options[];
 extern const char sub_stats_usage[];
 extern const sub_option_t sub_stats_options[];
+extern const char sub_preview_usage[];
+extern const sub_option_t sub_preview_options[];
 extern const char sub_run_usage[];
 extern const sub_option_t sub_run_options[];
 

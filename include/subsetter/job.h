@@ -12,6 +12,7 @@
  *
  * The whole file is validated before anything runs: unknown keys, wrong types, values out
  * of range and missing required keys are SUB_E_CONFIG errors naming "file:line:column".
+ * String values may use ${NAME} and ${NAME:-default} (environment, as docker compose).
  * Relative paths (classes_file, export.dir, stats.file, a source directory) are relative
  * to the directory the command runs in, as on the command line.
  */

@@ -89,7 +89,8 @@ static bool run_op(const op_t *op, const uint8_t *buf, size_t len, sub_rgb_t *im
     } else {
         int side = strcmp(op->cmd, "npz") == 0 ? 256 : op->a;
         int crop = strcmp(op->cmd, "npz") == 0 ? 224 : op->b;
-        img->px = sub_xmalloc((size_t)crop * (size_t)crop * 3);
+        img->cap = (size_t)crop * (size_t)crop * 3;
+        img->px = sub_xmalloc(img->cap);
         img->w = img->h = crop;
         ok = sub_pixels_resize_crop(&full, side, crop, img->px, err);
         if (!ok)

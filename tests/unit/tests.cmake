@@ -2,7 +2,7 @@
 # from the file's own test table, one ctest case ("module.case") per entry.
 foreach(module error strutil settings config uri schema dotenv yaml_doc pyrandom source csv
                labelsort u64set openimages fo_dataset image http_fetch export pixels npz
-               splits)
+               splits preview)
   sub_add_test(${module})
 endforeach()
 
