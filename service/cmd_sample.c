@@ -110,7 +110,7 @@ static void summary(const sub_cmd_ctx_t *ctx, const sub_sample_opts_t *o,
     }
     printf("dataset %s (%s): %zu classes x %lld samples = %lld samples, seed %lld%s\n", o->name,
            r->dataset_id, r->nclasses, (long long)r->per_class, (long long)r->samples,
-           (long long)o->seed, r->num_augments ? "" : "");
+           (long long)o->seed, r->kept ? " (made before with these parameters: kept)" : "");
     if (r->num_augments)
         printf("  %lld samples per class asked, %lld possible: num_augments = %lld\n",
                (long long)o->samples_per_class, (long long)r->feasible, (long long)r->num_augments);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "subsetter/bsonutil.h"
+#include "subsetter/fetch_tasks.h"
 #include "subsetter/fo_dataset.h"
 #include "subsetter/label.h"
 #include "subsetter/log.h"
@@ -334,6 +335,38 @@ static bool select_samples(sub_db_t *db, const sub_fo_dataset_t *src, const sub_
     return ok;
 }
 
+static int64_t count_where(sub_db_t *db, const char *collection, const bson_t *filter,
+                           sub_error_t *err)
+{
+    mongoc_collection_t *c = mongoc_database_get_collection(db->db, collection);
+    bson_error_t be;
+    int64_t n = mongoc_collection_count_documents(c, filter, NULL, NULL, NULL, &be);
+    if (n < 0)
+        sub_db_error(&be, "count", err);
+    mongoc_collection_destroy(c);
+    return n;
+}
+
+/* A subset made before with the same parameters is left as it is once it is complete, or
+ * once fetch has worked on it (its backfill replaces dead samples: selecting again would
+ * bring them back). One that is short and that fetch never touched (a sample stage that
+ * was interrupted) is emptied and selected again. */
+static bool keep_existing(sub_db_t *db, const sub_fo_dataset_t *dst, sub_sample_result_t *r,
+                          sub_error_t *err)
+{
+    bson_t all = BSON_INITIALIZER;
+    bson_t *mine = BCON_NEW("dataset", BCON_UTF8(dst->name));
+    int64_t have = count_where(db, dst->sample_collection, &all, err);
+    int64_t tasks = have < 0 ? -1 : count_where(db, SUB_FETCH_TASKS, mine, err);
+    bson_destroy(mine);
+    if (have < 0 || tasks < 0)
+        return false;
+    r->kept = have == (int64_t)r->nclasses * r->per_class || tasks > 0;
+    if (r->kept)
+        r->samples = have;
+    return true;
+}
+
 static bool make_subset(sub_db_t *db, const sub_sample_opts_t *o, const sub_fo_dataset_t *src,
                         const bson_t *src_doc, sub_sample_result_t *r, sub_error_t *err)
 {
@@ -343,9 +376,11 @@ static bool make_subset(sub_db_t *db, const sub_sample_opts_t *o, const sub_fo_d
     params_doc(o, r, &params);
     bool ok = check_existing(db, o, &params, &exists, err) &&
               create_subset(db, o, src_doc, &params, &dst, err) &&
-              (!exists || !o->overwrite || clear_subset(db, &dst, err)) &&
-              sub_label_create_index(db, dst.sample_collection, err) &&
-              select_samples(db, src, &dst, r, err) && sub_fo_dataset_touch(db, &dst, err);
+              (!exists || o->overwrite || keep_existing(db, &dst, r, err));
+    if (ok && !r->kept)
+        ok = (!exists || clear_subset(db, &dst, err)) &&
+             sub_label_create_index(db, dst.sample_collection, err) &&
+             select_samples(db, src, &dst, r, err) && sub_fo_dataset_touch(db, &dst, err);
     if (ok)
         bson_oid_to_string(&dst.id, r->dataset_id);
     sub_fo_dataset_release(&dst);
@@ -377,7 +412,7 @@ bool sub_sample_run(sub_db_t *db, const sub_sample_opts_t *o, sub_sample_result_
     ok = ok && make_subset(db, o, &src, &src_doc, r, err);
     /* Every class had at least N samples when the counts were taken: a shortfall means
      * the source changed meanwhile (a concurrent label or ingest). */
-    if (ok && r->samples != (int64_t)r->nclasses * r->per_class)
+    if (ok && !r->kept && r->samples != (int64_t)r->nclasses * r->per_class)
         ok = sub_error_set(err, SUB_E_INFEASIBLE, 0,
                            "%s holds %lld samples, not %zu x %lld: did %s change during the run?",
                            o->name, (long long)r->samples, r->nclasses, (long long)r->per_class,

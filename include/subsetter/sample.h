@@ -43,6 +43,7 @@ typedef struct {
     int64_t take_multiplier;
     size_t eligible; /* classes eligible for the draw (0 with an explicit list) */
     int64_t samples; /* in the new dataset */
+    bool kept;       /* the subset existed with these parameters and was left as it was */
     char dataset_id[25];
     double seconds;
 } sub_sample_result_t;

@@ -145,6 +145,14 @@ def test_dead_links_are_backfilled_in_take_order(world, tmp_path):
         assert t["state"] == "failed" and t["last_error"]["code"] == "http_404", t
         assert t["replaced_by"] in got
 
+    # The same sample command again (as `run` may issue it) keeps the backfilled subset:
+    # selecting again would bring the dead samples back.
+    before = sorted(d["_id"] for d in coll.find())
+    r = world["run"]("sample", "--name", "fetch-dead", "--classes", ",".join(world["classes"]),
+                     "--samples-per-class", str(N), "--seed", str(SEED))
+    assert r.rc == 0 and "kept" in r.stdout, r
+    assert sorted(d["_id"] for d in coll.find()) == before
+
 
 def test_no_backfill_leaves_the_subset_short(world):
     coll = make_subset(world, "fetch-short")
