@@ -1,7 +1,7 @@
 # One line per unit-test module (tests/unit/test_<module>.c). Its cases are registered
 # from the file's own test table, one ctest case ("module.case") per entry.
 foreach(module error strutil settings config uri schema dotenv yaml_doc pyrandom source csv
-               labelsort u64set openimages fo_dataset image http_fetch export pixels npz
+               labelsort u64set openimages fo_dataset image http_fetch export pixels npz job
                splits preview)
   sub_add_test(${module})
 endforeach()
