@@ -59,6 +59,12 @@ static bool open_section(const sub_yaml_doc_t *doc, const char *name, const char
     return check_keys(doc, s->map, name, keys, err);
 }
 
+/* A required key that is absent: reported at its section (the mapping that lacks it). */
+static bool missing(const sec_t *s, const char *what)
+{
+    return sub_yaml_error(s->doc, s->map ? s->map : s->doc->root, s->err, "%s: required", what);
+}
+
 static const sub_yaml_node_t *field(const sec_t *s, const char *key, char **what)
 {
     *what = sub_xasprintf("%s.%s", s->section, key);
@@ -110,7 +116,8 @@ static bool get_str(const sec_t *s, const char *key, bool required, char **out)
     char *what;
     const sub_yaml_node_t *n = field(s, key, &what);
     const char *v = NULL;
-    bool ok = (!n && !required) || sub_yaml_get_string(s->doc, n, what, &v, s->err);
+    bool ok = n || !required || missing(s, what);
+    ok = ok && (!n || sub_yaml_get_string(s->doc, n, what, &v, s->err));
     if (ok && v)
         ok = expand(s->doc, n, what, v, out, s->err);
     if (ok && n && !**out)
@@ -139,7 +146,8 @@ static bool get_int(const sec_t *s, const char *key, bool required, int64_t min,
 {
     char *what;
     const sub_yaml_node_t *n = field(s, key, &what);
-    bool ok = (!n && !required) || sub_yaml_get_int64(s->doc, n, what, min, max, out, s->err);
+    bool ok = n || !required || missing(s, what);
+    ok = ok && (!n || sub_yaml_get_int64(s->doc, n, what, min, max, out, s->err));
     if (present)
         *present = n != NULL;
     free(what);

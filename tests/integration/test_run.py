@@ -191,7 +191,7 @@ def test_run_killed_resumed_and_idempotent(world, tmp_path, fiftyone_python):  #
 BAD_JOBS = [
     ("subset:\n  name: x\n  num_classes: 10\n  seed: 1\n  colour: red\n", "5:3", "unknown key"),
     ("subset:\n  name: x\n  num_classes: ten\n  seed: 1\n", "3:16", "expected an integer"),
-    ("subset:\n  num_classes: 10\n  seed: 1\n", None, "subset.name"),
+    ("subset:\n  num_classes: 10\n  seed: 1\n", "2:3", "subset.name: required"),
     ("subset:\n  name: x\n  num_classes: 10\n  seed: 1\nexport:\n  dir: out\n"
      "  splits: [0.7, 0.2, 0.2]\n", "7:11", "sum"),
     ("subset:\n  name: x\n  num_classes: 10\n  seed: 1\nexport:\n  dir: out\n"

@@ -116,7 +116,7 @@ static void test_errors(void)
     check_bad("colour: red\n", "1:1", "unknown key 'colour'");
     check_bad("subset:\n  name: x\n  num_classes: many\n  seed: 1\n", "3:16", "integer");
     check_bad("subset:\n  name: x\n  num_classes: 0\n  seed: 1\n", "3:16", "num_classes");
-    check_bad("subset:\n  num_classes: 3\n  seed: 1\n", NULL, "subset.name");
+    check_bad("subset:\n  num_classes: 3\n  seed: 1\n", "2:3", "subset.name: required");
     check_bad("subset:\n  name: x\n  num_classes: 3\n", "2:3", "subset.seed");
     check_bad("subset: [1]\n", "1:9", "mapping");
     check_bad("label: multi\n", "1:8", "single");
@@ -133,7 +133,7 @@ static void test_errors(void)
     check_bad(t, "7:11", "sum");
     free(t);
     t = sub_xasprintf("%sexport:\n  formats: [npz]\n", subset);
-    check_bad(t, NULL, "export.dir");
+    check_bad(t, "6:3", "export.dir: required");
     free(t);
     t = sub_xasprintf("%sstats:\n  resize: 224\n", subset);
     check_bad(t, "6:3", "stats.file");
