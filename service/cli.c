@@ -315,9 +315,10 @@ void sub_cli_append_error(bson_t *doc, const sub_error_t *err)
     bson_append_document_end(doc, &e);
 }
 
-static void print_error_line(const sub_cmd_ctx_t *ctx, const sub_error_t *err)
+int sub_cli_error_exit(const sub_cmd_ctx_t *ctx, const sub_error_t *err)
 {
     fprintf(stderr, "subsetter %s: %s\n", ctx->command ? ctx->command : "", err->msg);
+    return sub_code_exit(err->code);
 }
 
 /* Opens the database, applies the schemas and begins a run document: what every stage
@@ -354,20 +355,17 @@ int sub_cmd_end_own_json(sub_cmd_ctx_t *ctx, sub_db_t *db, const sub_run_t *run,
                          bool ok, const bson_t *counts, const sub_error_t *err)
 {
     end_run(db, run, began, ok, counts, err);
-    if (ok)
-        return 0;
-    print_error_line(ctx, err);
-    return sub_code_exit(err->code);
+    return ok ? 0 : sub_cli_error_exit(ctx, err);
 }
 
 int sub_cli_fail(const sub_cmd_ctx_t *ctx, const sub_error_t *err)
 {
-    print_error_line(ctx, err);
+    int rc = sub_cli_error_exit(ctx, err);
     if (ctx->json) {
         bson_t doc = BSON_INITIALIZER;
         sub_cli_append_error(&doc, err);
         sub_cli_print_json(&doc);
         bson_destroy(&doc);
     }
-    return sub_code_exit(err->code);
+    return rc;
 }

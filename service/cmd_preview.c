@@ -259,17 +259,6 @@ static void build_doc(const sub_export_plan_t *plan, const opts_t *o, const resu
     append_failures(doc, r);
 }
 
-static bool write_json(const char *path, const bson_t *doc, sub_error_t *err)
-{
-    size_t len;
-    char *json = bson_as_relaxed_extended_json(doc, &len);
-    char *text = sub_xasprintf("%s\n", json);
-    bool ok = sub_export_write_file(path, text, len + 1, err);
-    bson_free(json);
-    free(text);
-    return ok;
-}
-
 /* Draws and writes the three files, filling doc. Thumbnails that could not be shown are
  * reported as SUB_E_INCOMPLETE after everything is written. */
 static bool make_preview(const sub_export_plan_t *plan, const opts_t *o, result_t *r, bson_t *doc,
@@ -311,7 +300,7 @@ static bool make_preview(const sub_export_plan_t *plan, const opts_t *o, result_
     r->seconds = sub_now() - start;
     if (ok) {
         build_doc(plan, o, r, doc);
-        ok = write_json(r->json_path, doc, err);
+        ok = sub_export_write_json(r->json_path, doc, err);
     }
     if (ok && r->total_missing) {
         const cell_t *first = r->cells;

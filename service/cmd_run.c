@@ -102,30 +102,28 @@ static stage_t *add(plan_t *p, const char *name)
 }
 
 /* The inline class list as a JSON file for `sample --classes FILE` (names may hold
- * commas), in the cache directory, named by its content so reruns find the same file. */
+ * commas), {"classes": [...]}, in the cache directory, named by its content so reruns
+ * find the same file. */
 static bool write_classes(const sub_job_t *j, const char *cache, plan_t *p, sub_error_t *err)
 {
     bson_t doc = BSON_INITIALIZER, arr;
     sub_bson_array_t keys = {.arr = &arr};
+    uint32_t h = 2166136261u; /* FNV-1a of the names */
     BSON_APPEND_ARRAY_BEGIN(&doc, "classes", &arr);
-    for (size_t i = 0; i < j->nclasses; i++)
+    for (size_t i = 0; i < j->nclasses; i++) {
         bson_append_utf8(&arr, sub_bson_array_next_key(&keys), -1, j->classes[i], -1);
+        for (const char *c = j->classes[i];; c++) {
+            h = (h ^ (unsigned char)*c) * 16777619u;
+            if (!*c)
+                break;
+        }
+    }
     bson_append_array_end(&doc, &arr);
-    size_t len;
-    char *json = bson_as_relaxed_extended_json(&doc, &len);
-    /* `[...]` is the published class-list layout sample reads */
-    char *list = strchr(json, '[');
-    size_t list_len = list ? strlen(list) - 1 : 0; /* drop the closing brace */
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < list_len; i++)
-        h = (h ^ (unsigned char)list[i]) * 16777619u;
     char *dir = sub_path_join(cache, "jobs"), name[64];
     snprintf(name, sizeof name, "classes-%08x.json", h);
     p->classes_json = sub_path_join(dir, name);
-    bool ok = sub_mkdir_p(dir, err) && list &&
-              sub_export_write_file(p->classes_json, list, list_len, err);
+    bool ok = sub_mkdir_p(dir, err) && sub_export_write_json(p->classes_json, &doc, err);
     free(dir);
-    bson_free(json);
     bson_destroy(&doc);
     return ok;
 }

@@ -340,17 +340,6 @@ static bool build_doc(const report_t *rp, bson_t *doc, sub_error_t *err)
     return !rp->db || append_sources(doc, rp->db, src ? src : rp->o->dataset, err);
 }
 
-static bool write_doc(const char *out, const bson_t *doc, sub_error_t *err)
-{
-    size_t len;
-    char *json = bson_as_relaxed_extended_json(doc, &len);
-    char *text = sub_xasprintf("%s\n", json);
-    bool ok = sub_export_write_file(out, text, len + 1, err);
-    bson_free(json);
-    free(text);
-    return ok;
-}
-
 static void summary(const opts_t *o, const sub_stats_result_t *r)
 {
     printf("stats of %s (%s, %dx%d): %lld images measured, %lld failed, %.1f s\n"
@@ -395,7 +384,8 @@ static bool compute(const report_t *rp, inputs_t *in, sub_stats_result_t *r, bso
                              rp->o->images ? "JPEG files" : "samples");
     bool ok = sub_stats_compute((const char *const *)in->paths, in->width, in->height, in->n,
                                 &rp->o->stats, r, err) &&
-              build_doc(rp, doc, err) && (!rp->o->out || write_doc(rp->o->out, doc, err));
+              build_doc(rp, doc, err) &&
+              (!rp->o->out || sub_export_write_json(rp->o->out, doc, err));
     if (ok && r->failed)
         ok = sub_error_set(err, SUB_E_INCOMPLETE, 0,
                            "%lld of %lld images could not be measured (first: %s: %s)",
@@ -404,27 +394,24 @@ static bool compute(const report_t *rp, inputs_t *in, sub_stats_result_t *r, bso
     return ok;
 }
 
-/* The stats document on stdout with --json (with the error when images failed), the
- * summary otherwise; returns the exit code. */
-static int report(sub_cmd_ctx_t *ctx, const opts_t *o, const sub_stats_result_t *r, bson_t *doc,
-                  bool ok, const sub_error_t *err, bool error_printed)
+/* stdout: with --json one object, the stats document (with "ok", or with the error when
+ * only some images failed) or the error alone; without, the summary when there is one. */
+static void print_result(sub_cmd_ctx_t *ctx, const opts_t *o, const sub_stats_result_t *r,
+                         bson_t *doc, bool ok, const sub_error_t *err)
 {
-    bool complete_doc = ok || err->code == SUB_E_INCOMPLETE;
-    if (ctx->json && complete_doc) {
-        if (ok)
-            BSON_APPEND_BOOL(doc, "ok", true);
-        else
-            sub_cli_append_error(doc, err);
-        sub_cli_print_json(doc);
-    } else if (complete_doc)
-        summary(o, r);
+    bool complete = ok || err->code == SUB_E_INCOMPLETE;
+    if (!ctx->json) {
+        if (complete)
+            summary(o, r);
+        return;
+    }
+    if (!complete)
+        bson_reinit(doc);
     if (ok)
-        return 0;
-    if (error_printed)
-        return sub_code_exit(err->code);
-    return complete_doc
-               ? (fprintf(stderr, "subsetter stats: %s\n", err->msg), sub_code_exit(err->code))
-               : sub_cli_fail(ctx, err);
+        BSON_APPEND_BOOL(doc, "ok", true);
+    else
+        sub_cli_append_error(doc, err);
+    sub_cli_print_json(doc);
 }
 
 static int run_images(sub_cmd_ctx_t *ctx, const opts_t *o)
@@ -435,11 +422,11 @@ static int run_images(sub_cmd_ctx_t *ctx, const opts_t *o)
     report_t rp = {.o = o, .r = &r};
     bson_t doc = BSON_INITIALIZER;
     bool ok = images_inputs(o->images, &in, &err) && compute(&rp, &in, &r, &doc, &err);
-    int rc = report(ctx, o, &r, &doc, ok, &err, false);
+    print_result(ctx, o, &r, &doc, ok, &err);
     bson_destroy(&doc);
     sub_stats_result_release(&r);
     inputs_release(&in);
-    return rc;
+    return ok ? 0 : sub_cli_error_exit(ctx, &err);
 }
 
 static int run_dataset(sub_cmd_ctx_t *ctx, const opts_t *o)
@@ -452,28 +439,18 @@ static int run_dataset(sub_cmd_ctx_t *ctx, const opts_t *o)
     sub_export_plan_t plan = {0};
     sub_fo_dataset_t ds = {0};
     bson_t params = BSON_INITIALIZER, counts = BSON_INITIALIZER, doc = BSON_INITIALIZER, ds_doc;
-    bool have_doc = false;
     params_doc(o, &params);
     bool began = sub_cmd_begin(ctx, &db, "stats", o->dataset, &params, &run, &err);
-    bool ok = began && sub_fo_dataset_open(&db, o->dataset, &ds, &ds_doc, &err);
-    bool opened = began; /* ds_doc is initialized whenever open was called */
-    have_doc = ok;
-    ok = ok && sub_export_plan_build(&db, o->dataset, false, &plan, &err);
+    bool opened = began && sub_fo_dataset_open(&db, o->dataset, &ds, &ds_doc, &err);
+    bool ok = opened && sub_export_plan_build(&db, o->dataset, false, &plan, &err);
     if (ok)
         plan_inputs(&plan, &in);
-    report_t rp = {.o = o, .db = &db, .plan = &plan, .ds_doc = have_doc ? &ds_doc : NULL, .r = &r};
+    report_t rp = {.o = o, .db = &db, .plan = &plan, .ds_doc = opened ? &ds_doc : NULL, .r = &r};
     ok = ok && compute(&rp, &in, &r, &doc, &err);
     counts_doc(&r, &counts);
-    /* end_own_json prints the error line; report() adds the JSON document */
-    sub_cmd_end_own_json(ctx, &db, &run, began, ok, &counts, &err);
-    int rc = report(ctx, o, &r, &doc, ok, &err, true);
-    if (!ok && ctx->json && err.code != SUB_E_INCOMPLETE) {
-        bson_t e = BSON_INITIALIZER;
-        sub_cli_append_error(&e, &err);
-        sub_cli_print_json(&e);
-        bson_destroy(&e);
-    }
-    if (opened)
+    print_result(ctx, o, &r, &doc, ok, &err);
+    int rc = sub_cmd_end_own_json(ctx, &db, &run, began, ok, &counts, &err);
+    if (began) /* open initializes ds_doc whenever it is called */
         bson_destroy(&ds_doc);
     sub_fo_dataset_release(&ds);
     sub_export_plan_release(&plan);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "subsetter/strutil.h"
+
 /* The parser mirrors python-dotenv's parser.py regex by regex (named in the comments), so
  * that a difference in behavior can be traced to one function. The text is first
  * normalized as Python's text-mode open() does (BOM dropped, CRLF and CR read as LF), so
@@ -351,34 +353,13 @@ static char *normalize(const char *text, size_t n)
     return s;
 }
 
-/* Length of the valid UTF-8 sequence at s (strict, as Python's decoder: no overlongs, no
- * surrogates, nothing over U+10FFFF), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s)
-{
-    size_t n = 0;
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        n = 2;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        n = 3;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        n = 4;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
-        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-        return 0;
-    return n;
-}
-
 /* The file is read as UTF-8, as dotenv_values() reads it (where Python would raise). */
 static bool check_utf8(const char *s, const char *origin, sub_error_t *err)
 {
     unsigned line = 1;
     while (*s) {
-        size_t n = utf8_len((const unsigned char *)s);
+        uint32_t cp;
+        size_t n = sub_utf8_decode((const unsigned char *)s, &cp);
         if (n == 0)
             return sub_error_set(err, SUB_E_CONFIG, 0, "%s:%u: invalid UTF-8", origin, line);
         line += *s == '\n';

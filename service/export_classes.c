@@ -16,13 +16,14 @@ static size_t find_label(const sub_export_plan_t *plan, const char *s)
     return plan->nclasses;
 }
 
-static const sub_export_plan_t *sort_plan; /* qsort has no context argument in C11 */
+typedef struct {
+    const char *label;
+    size_t cls;
+} named_t;
 
 static int by_label(const void *a, const void *b)
 {
-    const sub_export_class_t *ca = &sort_plan->classes[*(const size_t *)a];
-    const sub_export_class_t *cb = &sort_plan->classes[*(const size_t *)b];
-    return strcmp(ca->label, cb->label);
+    return strcmp(((const named_t *)a)->label, ((const named_t *)b)->label);
 }
 
 /* y from the recorded class list, in its order. */
@@ -47,14 +48,17 @@ static void number_recorded(sub_export_plan_t *plan, const bson_t *ds_doc)
 /* The labels the recorded list lacks, after it, in sorted order. */
 static void number_rest(sub_export_plan_t *plan)
 {
-    size_t first = plan->nlabels;
+    named_t *rest = sub_xmalloc((plan->nclasses ? plan->nclasses : 1) * sizeof *rest);
+    size_t n = 0;
     for (size_t i = 0; i < plan->nclasses; i++)
         if (plan->classes[i].label && plan->classes[i].y < 0)
-            plan->by_y[plan->nlabels++] = i;
-    sort_plan = plan;
-    qsort(plan->by_y + first, plan->nlabels - first, sizeof *plan->by_y, by_label);
-    for (size_t y = first; y < plan->nlabels; y++)
-        plan->classes[plan->by_y[y]].y = (int64_t)y;
+            rest[n++] = (named_t){plan->classes[i].label, i};
+    qsort(rest, n, sizeof *rest, by_label);
+    for (size_t k = 0; k < n; k++) {
+        plan->classes[rest[k].cls].y = (int64_t)plan->nlabels;
+        plan->by_y[plan->nlabels++] = rest[k].cls;
+    }
+    free(rest);
 }
 
 /* original: the label's index in default_classes. */

@@ -252,6 +252,7 @@ static const char *doc_label(const bson_t *doc)
     return NULL;
 }
 
+/* metadata.<key> as an integer (FiftyOne's ImageMetadata), -1 when absent. */
 static int64_t meta_size(const bson_t *doc, const char *key)
 {
     bson_iter_t it, sub;
@@ -287,6 +288,7 @@ static void plan_add(planner_t *p, const bson_t *doc)
     item->image_id = image_id && *image_id ? sub_xstrdup(image_id) : NULL;
     item->width = meta_size(doc, "width");
     item->height = meta_size(doc, "height");
+    item->size_bytes = meta_size(doc, "size_bytes");
     item->meta = p->with_meta ? bson_copy(doc) : NULL;
     free(name);
     free(base);
@@ -434,6 +436,17 @@ bool sub_export_write_file(const char *path, const char *data, size_t len, sub_e
     if (!ok)
         unlink(tmp);
     free(tmp);
+    return ok;
+}
+
+bool sub_export_write_json(const char *path, const bson_t *doc, sub_error_t *err)
+{
+    size_t len;
+    char *json = bson_as_relaxed_extended_json(doc, &len);
+    char *text = sub_xasprintf("%s\n", json);
+    bool ok = sub_export_write_file(path, text, len + 1, err);
+    bson_free(json);
+    free(text);
     return ok;
 }
 
@@ -601,15 +614,11 @@ bool sub_export_write_labels(const sub_export_plan_t *plan, const char *dataset,
              sub_buf_appendf(&csv, err, ",%lld\r\n", (long long)k->count);
     }
     bson_append_array_end(&doc, &arr);
-    char *json = bson_as_relaxed_extended_json(&doc, NULL);
     char *jpath = sub_path_join(out, "labels.json"), *cpath = sub_path_join(out, "labels.csv");
-    char *jtext = sub_xasprintf("%s\n", json);
-    ok = ok && sub_export_write_file(jpath, jtext, strlen(jtext), err) &&
+    ok = ok && sub_export_write_json(jpath, &doc, err) &&
          sub_export_write_file(cpath, csv.data ? csv.data : "", csv.len, err);
-    free(jtext);
     free(jpath);
     free(cpath);
-    bson_free(json);
     bson_destroy(&doc);
     sub_buf_release(&csv);
     return ok;

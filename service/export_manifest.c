@@ -12,40 +12,11 @@
 #include "subsetter/log.h"
 #include "subsetter/source.h"
 
-#define PROBE_BYTES (1 << 20)
-
 typedef struct {
     const char *image_id, *label, *rel, *url, *license, *author;
     char sha256[65];             /* "" when the media file is missing */
     int64_t width, height, size; /* -1 when unknown */
 } row_t;
-
-static int64_t meta_int(const bson_t *doc, const char *key)
-{
-    bson_iter_t it, sub;
-    char path[64];
-    snprintf(path, sizeof path, "metadata.%s", key);
-    if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, path, &sub) &&
-        BSON_ITER_HOLDS_NUMBER(&sub))
-        return bson_iter_as_int64(&sub);
-    return -1;
-}
-
-/* Width and height from the file's header, when the metadata lacks them. */
-static void probe_file(const char *path, row_t *r)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = sub_xmalloc(PROBE_BYTES);
-    size_t n = f ? fread(buf, 1, PROBE_BYTES, f) : 0;
-    sub_image_info_t info;
-    if (n && sub_image_probe(buf, n, &info, NULL)) {
-        r->width = info.oriented_width;
-        r->height = info.oriented_height;
-    }
-    free(buf);
-    if (f)
-        fclose(f);
-}
 
 static void fill_row(const sub_export_plan_t *plan, const sub_export_item_t *it, row_t *r,
                      sub_export_result_t *res)
@@ -60,7 +31,7 @@ static void fill_row(const sub_export_plan_t *plan, const sub_export_item_t *it,
     r->author = sub_bson_get_str(d, "author");
     r->width = it->width;
     r->height = it->height;
-    r->size = meta_int(d, "size_bytes");
+    r->size = it->size_bytes;
     char *src = sub_fo_normalize_path(it->src);
     if (!sub_source_hash_file(src, NULL, r->sha256, &size, NULL)) {
         r->sha256[0] = '\0';
@@ -68,8 +39,11 @@ static void fill_row(const sub_export_plan_t *plan, const sub_export_item_t *it,
     } else {
         if (r->size < 0)
             r->size = size;
-        if (r->width < 0 || r->height < 0)
-            probe_file(src, r);
+        sub_image_info_t info; /* the header's size when the metadata lacks it */
+        if ((r->width < 0 || r->height < 0) && sub_image_probe_file(src, &info, NULL)) {
+            r->width = info.oriented_width;
+            r->height = info.oriented_height;
+        }
     }
     free(src);
 }

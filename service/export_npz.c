@@ -89,27 +89,6 @@ static bool write_labels(writer_t *w, const sub_export_plan_t *plan,
     return ok && sub_npz_end(w->z, err);
 }
 
-/* The next code point of valid UTF-8 (BSON strings are). */
-static uint32_t next_code_point(const unsigned char **s)
-{
-    const unsigned char *p = *s;
-    uint32_t c = *p++;
-    int more = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
-    c &= more == 3 ? 0x07 : more == 2 ? 0x0F : more == 1 ? 0x1F : 0x7F;
-    for (; more > 0 && (*p & 0xC0) == 0x80; more--)
-        c = (c << 6) | (*p++ & 0x3F);
-    *s = p;
-    return c;
-}
-
-static size_t code_points(const char *s)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; n++)
-        next_code_point(&p);
-    return n;
-}
-
 /* numpy's '<U<width>': UTF-32LE code points, NUL-padded to width. */
 static bool write_ids(writer_t *w, const sub_export_plan_t *plan, const sub_export_split_list_t *l,
                       const char *split, size_t width, sub_error_t *err)
@@ -124,7 +103,9 @@ static bool write_ids(writer_t *w, const sub_export_plan_t *plan, const sub_expo
             (const unsigned char *)sub_export_image_id(&plan->items[l->items[k]]);
         memset(row, 0, width * 4);
         for (size_t j = 0; *p && j < width; j++) {
-            uint32_t c = next_code_point(&p);
+            uint32_t c = 0xFFFD; /* BSON strings are valid UTF-8; this is only a guard */
+            size_t len = sub_utf8_decode(p, &c);
+            p += len ? len : 1;
             row[4 * j] = (uint8_t)c;
             row[4 * j + 1] = (uint8_t)(c >> 8);
             row[4 * j + 2] = (uint8_t)(c >> 16);
@@ -141,7 +122,7 @@ static size_t id_width(const sub_export_plan_t *plan, const sub_export_splits_t 
     size_t width = 1;
     for (int k = 0; k < 3; k++)
         for (size_t i = 0; i < s->part[k].n; i++) {
-            size_t n = code_points(sub_export_image_id(&plan->items[s->part[k].items[i]]));
+            size_t n = sub_utf8_count(sub_export_image_id(&plan->items[s->part[k].items[i]]));
             width = n > width ? n : width;
         }
     return width;

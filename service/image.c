@@ -1,6 +1,7 @@
 #define SUB_LOG_DOMAIN "image"
 #include "subsetter/image.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,6 +10,8 @@
 #include <strings.h>
 
 #include <turbojpeg.h>
+
+#include "subsetter/strutil.h"
 
 #define CORRUPT(err, ...) sub_error_set((err), SUB_E_INPUT, SUB_IMAGE_E_CORRUPT, __VA_ARGS__)
 
@@ -840,6 +843,25 @@ static bool verify_type(const uint8_t *buf, size_t len, const sub_image_info_t *
     default:
         return sub_error_set(err, SUB_E_INTERNAL, 0, "verify: image type %d", (int)info->type);
     }
+}
+
+#define PROBE_FILE_BYTES (1 << 20)
+
+bool sub_image_probe_file(const char *path, sub_image_info_t *out, sub_error_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    memset(out, 0, sizeof *out);
+    out->orientation = 1;
+    if (!f)
+        return sub_error_set(err, SUB_E_IO, errno, "open %s: %s", path, strerror(errno));
+    uint8_t *buf = sub_xmalloc(PROBE_FILE_BYTES);
+    size_t n = fread(buf, 1, PROBE_FILE_BYTES, f);
+    bool ok =
+        !ferror(f) || sub_error_set(err, SUB_E_IO, errno, "read %s: %s", path, strerror(errno));
+    fclose(f);
+    ok = ok && sub_image_probe(buf, n, out, err);
+    free(buf);
+    return ok;
 }
 
 bool sub_image_verify(const uint8_t *buf, size_t len, const sub_image_limits_t *lim,

@@ -8,6 +8,8 @@
 
 #include <turbojpeg.h>
 
+#include "subsetter/strutil.h"
+
 /* ---- the contact sheet ------------------------------------------------------------------ */
 
 int sub_preview_max_rows(int cols, int thumb, int margin)
@@ -131,34 +133,10 @@ bool sub_preview_jpeg(const sub_rgb_t *img, int quality, sub_buf_t *out, sub_err
  * U+10FFFF; a truncated sequence, the terminating NUL included). */
 static size_t xml_char_len(const unsigned char *s)
 {
-    unsigned c = s[0];
-    size_t n;
-    uint32_t cp, min;
-    if (c < 0x80)
-        return c >= 0x20 || c == '\t' || c == '\n' || c == '\r' ? 1 : 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        cp = c & 0x1F;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        cp = c & 0x0F;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        cp = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
-        return 0;
-    return n;
+    uint32_t cp = 0;
+    size_t n = sub_utf8_decode(s, &cp);
+    bool allowed = cp >= 0x20 || cp == '\t' || cp == '\n' || cp == '\r';
+    return n && allowed && cp != 0xFFFE && cp != 0xFFFF ? n : 0;
 }
 
 bool sub_preview_xml_escape(sub_buf_t *out, const char *s, sub_error_t *err)
@@ -183,15 +161,6 @@ bool sub_preview_xml_escape(sub_buf_t *out, const char *s, sub_error_t *err)
     return ok;
 }
 
-/* Code points of UTF-8 text: the lead bytes. */
-static size_t code_points(const char *s)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        n += (*p & 0xC0) != 0x80;
-    return n;
-}
-
 #define SVG_PAD      8
 #define SVG_TOP      40 /* the title's band */
 #define SVG_CHAR_W   7  /* px per character at 12 px, a generous sans-serif average */
@@ -207,7 +176,7 @@ bool sub_preview_svg(const char *title, const char *const *labels, const int64_t
     size_t longest = 0;
     for (size_t i = 0; i < n; i++) {
         max = counts[i] > max ? counts[i] : max;
-        size_t cp = labels[i] ? code_points(labels[i]) : 0;
+        size_t cp = labels[i] ? sub_utf8_count(labels[i]) : 0;
         longest = cp > longest ? cp : longest;
     }
     char digits[32];
@@ -216,7 +185,7 @@ bool sub_preview_svg(const char *title, const char *const *labels, const int64_t
     label_w = label_w < 40 ? 40 : label_w > SVG_LABEL_W ? SVG_LABEL_W : label_w;
     int64_t bar_x = SVG_PAD + label_w + 8;
     int64_t width = bar_x + SUB_PREVIEW_SVG_BAR_MAX + 6 + count_w + SVG_PAD;
-    int64_t title_w = 2 * SVG_PAD + (int64_t)code_points(title) * SVG_TITLE_W;
+    int64_t title_w = 2 * SVG_PAD + (int64_t)sub_utf8_count(title) * SVG_TITLE_W;
     width = title_w > width ? title_w : width;
     int64_t height = SVG_TOP + (int64_t)n * SUB_PREVIEW_SVG_ROW + SVG_PAD;
 

@@ -15,8 +15,6 @@
 #include "subsetter/progress.h"
 #include "subsetter/strutil.h"
 
-#define HEADER_BYTES (1 << 20) /* enough for any JPEG's headers, EXIF included */
-
 /* Per-channel mean and unbiased std of an image, from integer sums: with s = sum(x) and
  * q = sum(x^2) over n pixels, var = (n q - s^2) / (n (n - 1)), exact in 64 bits for any
  * image up to 4096 x 4096. */
@@ -136,35 +134,19 @@ static void average(const job_t *j, size_t n, sub_stats_result_t *r)
 
 /* ---- sizes ------------------------------------------------------------------------------ */
 
-/* The oriented size from the file's header, as FiftyOne's metadata would hold it. */
-static bool probe_size(const char *path, int64_t *w, int64_t *h)
-{
-    sub_buf_t b = SUB_BUF_INIT;
-    sub_image_info_t info;
-    FILE *f = fopen(path, "rb");
-    bool ok = false;
-    if (f) {
-        b.data = sub_xmalloc(HEADER_BYTES);
-        size_t n = fread(b.data, 1, HEADER_BYTES, f);
-        ok = n > 0 && sub_image_probe((const uint8_t *)b.data, n, &info, NULL);
-        fclose(f);
-    }
-    if (ok) {
-        *w = info.oriented_width;
-        *h = info.oriented_height;
-    }
-    free(b.data);
-    return ok;
-}
-
 static void average_size(const char *const *paths, const int64_t *width, const int64_t *height,
                          size_t n, sub_stats_result_t *r)
 {
     double sw = 0, sh = 0;
     for (size_t i = 0; i < n; i++) {
         int64_t w = width ? width[i] : -1, h = height ? height[i] : -1;
-        if ((w <= 0 || h <= 0) && !probe_size(paths[i], &w, &h))
-            continue;
+        sub_image_info_t info; /* the header's oriented size, as FiftyOne's metadata */
+        if (w <= 0 || h <= 0) {
+            if (!sub_image_probe_file(paths[i], &info, NULL))
+                continue;
+            w = info.oriented_width;
+            h = info.oriented_height;
+        }
         sw += (double)w;
         sh += (double)h;
         r->sized++;

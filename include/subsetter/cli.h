@@ -49,6 +49,10 @@ int sub_cli_main(int argc, char **argv);
  * --json) and returns its exit code. */
 int sub_cli_fail(const sub_cmd_ctx_t *ctx, const sub_error_t *err);
 
+/* Prints only the error line ("subsetter <command>: <message>") on stderr and returns the
+ * exit code: for a command whose --json object already holds the error. */
+int sub_cli_error_exit(const sub_cmd_ctx_t *ctx, const sub_error_t *err);
+
 /* Appends "ok": false and "error": {code, exit, message} to doc: the one shape of a
  * failure in --json output. */
 void sub_cli_append_error(bson_t *doc, const sub_error_t *err);

@@ -56,6 +56,7 @@ typedef struct {
     char *rel;             /* "<folder>/<name>" */
     char *image_id;        /* open_images_id, else NULL (sub_export_image_id) */
     int64_t width, height; /* metadata.width/height (oriented), -1 when unknown */
+    int64_t size_bytes;    /* metadata.size_bytes, -1 when unknown */
     size_t cls;            /* index into classes */
     bson_t *meta;          /* the projected sample document (owned), with_meta only */
 } sub_export_item_t;
@@ -164,6 +165,9 @@ bool sub_export_npz(const sub_export_plan_t *plan, const sub_export_splits_t *s,
 /* Writes data to path through path.export-part and a rename, unless path already holds
  * exactly data. */
 bool sub_export_write_file(const char *path, const char *data, size_t len, sub_error_t *err);
+
+/* Writes doc as relaxed extended JSON and a newline, as sub_export_write_file() does. */
+bool sub_export_write_json(const char *path, const bson_t *doc, sub_error_t *err);
 
 /* Appends s as one RFC 4180 field (quoted when it holds a comma, quote, CR or LF, or
  * starts or ends with a space); NULL appends nothing. */

@@ -85,6 +85,10 @@ const char *sub_image_type_name(sub_image_type_t type);
  * every path: zeroed (type SUB_IMAGE_NONE, orientation 1) on failure. */
 bool sub_image_probe(const uint8_t *buf, size_t len, sub_image_info_t *out, sub_error_t *err);
 
+/* sub_image_probe() of the first MiB of the file at path (enough for any header, EXIF
+ * included). A file that cannot be opened or read fails with SUB_E_IO naming it. */
+bool sub_image_probe_file(const char *path, sub_image_info_t *out, sub_error_t *err);
+
 /* sub_image_probe() of the whole file, then a check that all of it is there and sound:
  *   JPEG: a full decode of the entropy-coded data (TurboJPEG at 1/8 DCT scale, which decodes
  *         every coefficient but needs 1/64 of the pixel memory); any decoder warning, such

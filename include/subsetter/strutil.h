@@ -40,6 +40,13 @@ bool sub_buf_append(sub_buf_t *b, const void *data, size_t n, sub_error_t *err);
 bool sub_buf_appendc(sub_buf_t *b, char c, sub_error_t *err);
 bool sub_buf_appendf(sub_buf_t *b, sub_error_t *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The strict UTF-8 sequence at s (Python's decoder: no overlong forms, no surrogates,
+ * nothing past U+10FFFF): its length, with its code point in *cp; 0 when s does not start
+ * with one (a truncated sequence included). A NUL is a sequence of length 1. */
+size_t sub_utf8_decode(const unsigned char *s, uint32_t *cp);
+/* The number of code points of UTF-8 text (its lead bytes). */
+size_t sub_utf8_count(const char *s);
+
 /* Replaces b's content with the whole file at path (b's memory is reused, so a loop over
  * files allocates only for the largest). Fails with SUB_E_IO naming the path (cause errno:
  * ENOENT for a missing file), or SUB_E_INTERNAL past b->limit. */

@@ -81,6 +81,14 @@ def slow_faults(world, seconds):
             for split, i in single_label_images(world["mirror"])}
 
 
+def run_to_the_end(world, env: Env, sub, exports: Path):
+    """The job with the images served at full speed; the stages of that run."""
+    with Mirror(world["images"]) as fast:
+        r = sub.run("run", JOB, env=job_env(world, env, fast.url, exports), timeout=600)
+    assert r.rc == 0, r
+    return stages_of_last_run(env)[1]
+
+
 def check_artifacts(env: Env, exports: Path):
     db = env.database()
     doc = db.datasets.find_one({"name": SUBSET})
@@ -156,13 +164,7 @@ def test_run_killed_resumed_and_idempotent(world, tmp_path, fiftyone_python):  #
     assert leases == 0, "SIGTERM left leases behind"
 
     # 2. resumed: label and sample skipped, fetch finishes, the rest runs
-    fast = Mirror(world["images"])
-    try:
-        r = sub.run("run", JOB, env=job_env(world, env, fast.url, exports), timeout=600)
-    finally:
-        fast.stop()
-    assert r.rc == 0, r
-    _, stages = stages_of_last_run(env)
+    stages = run_to_the_end(world, env, sub, exports)
     assert stages[1:3] == [("label", "skipped"), ("sample", "skipped")], stages
     assert all(state == "done" for stage, state in stages[3:]), stages
     counts = check_artifacts(env, exports)
@@ -171,13 +173,7 @@ def test_run_killed_resumed_and_idempotent(world, tmp_path, fiftyone_python):  #
     npz = exports / SUBSET / "npz" / f"{SUBSET}_cls.npz"
     stats = exports / SUBSET / "stats.json"
     before = (npz.stat().st_mtime_ns, stats.stat().st_mtime_ns)
-    fast = Mirror(world["images"])
-    try:
-        r = sub.run("run", JOB, env=job_env(world, env, fast.url, exports), timeout=600)
-    finally:
-        fast.stop()
-    assert r.rc == 0, r
-    _, stages = stages_of_last_run(env)
+    stages = run_to_the_end(world, env, sub, exports)
     skipped = [stage for stage, state in stages if state == "skipped"]
     assert skipped == ["label", "sample", "export", "export", "export", "stats"], stages
     assert (npz.stat().st_mtime_ns, stats.stat().st_mtime_ns) == before
@@ -223,6 +219,6 @@ def test_dry_run_prints_the_stages(sub, env, tmp_path):  # noqa: F811
     assert [line.split()[1] for line in lines] == ["ingest", "label", "sample", "fetch", "export",
                                                    "export", "export", "stats"]
     assert "--num-classes 100 --samples-per-class 345 --seed 42" in lines[2]
-    names = json.loads(Path(lines[2].split("--classes ")[1].split()[0]).read_text())
+    names = json.loads(Path(lines[2].split("--classes ")[1].split()[0]).read_text())["classes"]
     assert len(names) == 100 and names[0] == "Fountain" and names[-1] == "Monkey"
     assert f"--out {tmp_path / 'x'}/open-images-v7-100/npz" in lines[5]

@@ -118,4 +118,14 @@ char *sub_test_tmpdir(void);
 /* Writes text to dir/name and returns the joined path (caller frees). */
 char *sub_test_write_file(const char *dir, const char *name, const char *text);
 
+/* Bytes owned by a test (free p). */
+typedef struct {
+    uint8_t *p;
+    size_t n;
+} sub_test_blob_t;
+
+/* A w x h JPEG made by TurboJPEG from a fixed textured pattern, in pixel format pf
+ * (TJPF_*), chroma subsampling subsamp (TJSAMP_*) and quality 1..100. */
+sub_test_blob_t sub_test_make_jpeg(int w, int h, int pf, int subsamp, int quality);
+
 #endif

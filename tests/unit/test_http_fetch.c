@@ -14,29 +14,7 @@
 
 /* ---- Building blocks ---- */
 
-typedef struct {
-    uint8_t *p;
-    size_t n;
-} blob_t;
-
-/* A w x h RGB JPEG with a gradient, made by TurboJPEG. */
-static blob_t make_jpeg(int w, int h)
-{
-    uint8_t *px = sub_xmalloc((size_t)w * (size_t)h * 3);
-    for (int i = 0; i < w * h * 3; i++)
-        px[i] = (uint8_t)((i * 7) ^ (i / 3));
-    tjhandle tj = tjInitCompress();
-    CHECK(tj != NULL);
-    unsigned char *jpg = NULL;
-    unsigned long n = 0;
-    CHECK_EQ(tjCompress2(tj, px, w, 0, h, TJPF_RGB, &jpg, &n, TJSAMP_420, 85, 0), 0);
-    blob_t b = {sub_xmalloc(n), n};
-    memcpy(b.p, jpg, n);
-    tjFree(jpg);
-    tjDestroy(tj);
-    free(px);
-    return b;
-}
+typedef sub_test_blob_t blob_t;
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -205,7 +183,7 @@ static void check_refused(got_t g, sub_http_outcome_t outcome, const char *reaso
 static void test_valid_jpeg_lands(void)
 {
     char *src = sub_test_tmpdir(), *dst = sub_test_tmpdir();
-    blob_t jpg = make_jpeg(64, 48);
+    blob_t jpg = sub_test_make_jpeg(64, 48, TJPF_RGB, TJSAMP_420, 85);
     char *url = serve(src, "a.jpg", jpg);
     char *dir = sub_path_join(dst, "train/ab"); /* missing: created */
     char *target = sub_path_join(dir, "a.jpg");
@@ -228,7 +206,7 @@ static void test_valid_jpeg_lands(void)
 static void test_already_present(void)
 {
     char *src = sub_test_tmpdir(), *dst = sub_test_tmpdir();
-    blob_t jpg = make_jpeg(32, 32);
+    blob_t jpg = sub_test_make_jpeg(32, 32, TJPF_RGB, TJSAMP_420, 85);
     char *url = serve(src, "a.jpg", jpg);
     char *target = sub_path_join(dst, "a.jpg");
     CHECK_EQ(run_one(NULL, target, url, NULL, NULL).outcome, SUB_HTTP_OK);
@@ -246,7 +224,7 @@ static void test_already_present(void)
 static void test_invalid_existing_replaced(void)
 {
     char *src = sub_test_tmpdir(), *dst = sub_test_tmpdir();
-    blob_t jpg = make_jpeg(16, 16);
+    blob_t jpg = sub_test_make_jpeg(16, 16, TJPF_RGB, TJSAMP_420, 85);
     char *url = serve(src, "a.jpg", jpg);
     char *target = sub_path_join(dst, "a.jpg");
     write_blob(target, jpg.p, jpg.n / 2); /* a partial file left by some other tool */
@@ -260,7 +238,7 @@ static void test_invalid_existing_replaced(void)
 static void test_truncated_jpeg(void)
 {
     char *src = sub_test_tmpdir(), *dst = sub_test_tmpdir();
-    blob_t jpg = make_jpeg(64, 64);
+    blob_t jpg = sub_test_make_jpeg(64, 64, TJPF_RGB, TJSAMP_420, 85);
     jpg.n = jpg.n * 2 / 3;
     char *url = serve(src, "a.jpg", jpg);
     char *target = sub_path_join(dst, "a.jpg");
@@ -296,7 +274,7 @@ static void test_empty_file(void)
 static void test_size_cap(void)
 {
     char *src = sub_test_tmpdir(), *dst = sub_test_tmpdir();
-    blob_t jpg = make_jpeg(256, 256);
+    blob_t jpg = sub_test_make_jpeg(256, 256, TJPF_RGB, TJSAMP_420, 85);
     char *url = serve(src, "a.jpg", jpg);
     char *target = sub_path_join(dst, "a.jpg");
     sub_http_fetch_opts_t o = {.max_bytes = (int64_t)jpg.n - 1};
@@ -326,7 +304,7 @@ static void test_png_as_jpg_is_placeholder(void)
 static void test_jpeg_as_png_is_type_mismatch(void)
 {
     char *src = sub_test_tmpdir(), *dst = sub_test_tmpdir();
-    blob_t jpg = make_jpeg(8, 8);
+    blob_t jpg = sub_test_make_jpeg(8, 8, TJPF_RGB, TJSAMP_420, 85);
     char *url = serve(src, "a.jpg", jpg);
     char *target = sub_path_join(dst, "a.png");
     got_t g = run_one(NULL, target, url, NULL, NULL);
@@ -348,7 +326,7 @@ static void test_missing_file(void)
 static void test_fallback_used(void)
 {
     char *src = sub_test_tmpdir(), *dst = sub_test_tmpdir();
-    blob_t jpg = make_jpeg(40, 30);
+    blob_t jpg = sub_test_make_jpeg(40, 30, TJPF_RGB, TJSAMP_420, 85);
     char *bad = sub_xasprintf("file://%s/nope.jpg", src);
     char *good = serve(src, "b.jpg", jpg);
     char *target = sub_path_join(dst, "a.jpg");
@@ -376,7 +354,7 @@ static void test_all_urls_fail(void)
 static void test_md5_match(void)
 {
     char *src = sub_test_tmpdir(), *dst = sub_test_tmpdir();
-    blob_t jpg = make_jpeg(20, 20);
+    blob_t jpg = sub_test_make_jpeg(20, 20, TJPF_RGB, TJSAMP_420, 85);
     char *url = serve(src, "a.jpg", jpg);
     char *md5 = md5_b64(jpg);
     char *target = sub_path_join(dst, "a.jpg");
@@ -389,7 +367,7 @@ static void test_md5_match(void)
 static void test_md5_mismatch(void)
 {
     char *src = sub_test_tmpdir(), *dst = sub_test_tmpdir();
-    blob_t jpg = make_jpeg(20, 20);
+    blob_t jpg = sub_test_make_jpeg(20, 20, TJPF_RGB, TJSAMP_420, 85);
     char *url = serve(src, "a.jpg", jpg);
     char *target = sub_path_join(dst, "a.jpg");
     got_t g = run_one(NULL, target, url, "yB8FlOmTLa6xt6RGmALG4A==", NULL);
@@ -433,7 +411,7 @@ static void test_many_jobs(void)
     sub_http_fetch_t *f = sub_http_fetch_new(&o, on_done, &rs, &err);
     CHECK_OK(f != NULL, &err);
     for (int i = 0; i < 40; i++) {
-        blob_t jpg = make_jpeg(8 + i, 8);
+        blob_t jpg = sub_test_make_jpeg(8 + i, 8, TJPF_RGB, TJSAMP_420, 85);
         char name[32], tname[48];
         snprintf(name, sizeof name, "%d.jpg", i);
         snprintf(tname, sizeof tname, "d%d/%d.jpg", i % 3, i);
@@ -464,7 +442,7 @@ static void test_cancel_all(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     sub_http_fetch_t *f = sub_http_fetch_new(NULL, on_done, &rs, &err);
     CHECK_OK(f != NULL, &err);
-    blob_t jpg = make_jpeg(8, 8);
+    blob_t jpg = sub_test_make_jpeg(8, 8, TJPF_RGB, TJSAMP_420, 85);
     char *url = serve(src, "a.jpg", jpg);
     char *target = sub_path_join(dst, "a.jpg");
     sub_http_url_t u = {url, NULL};
@@ -514,7 +492,7 @@ static void test_readd_from_callback(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     c.f = sub_http_fetch_new(NULL, on_done_readd, &c, &err);
     CHECK_OK(c.f != NULL, &err);
-    blob_t jpg = make_jpeg(8, 8);
+    blob_t jpg = sub_test_make_jpeg(8, 8, TJPF_RGB, TJSAMP_420, 85);
     c.good = serve(src, "a.jpg", jpg);
     char *bad = sub_xasprintf("file://%s/nope.jpg", src);
     char *target = sub_path_join(dst, "a.jpg");

@@ -10,10 +10,7 @@
 
 /* ---- Building blocks ---- */
 
-typedef struct {
-    uint8_t *p;
-    size_t n;
-} blob_t;
+typedef sub_test_blob_t blob_t;
 
 /* The allocation of a blob holding n bytes: room for a NUL, doubled as it grows. */
 static size_t cap_for(size_t n)
@@ -79,35 +76,9 @@ static uint64_t next_rand(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-/* ---- JPEGs ---- */
-
-static blob_t make_jpeg(int w, int h, int pf, int subsamp)
-{
-    size_t ps = (size_t)tjPixelSize[pf];
-    uint8_t *px = sub_xmalloc((size_t)w * (size_t)h * ps);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (size_t c = 0; c < ps; c++)
-                px[((size_t)y * (size_t)w + (size_t)x) * ps + c] =
-                    (uint8_t)((x * (int)(c + 1) + y * 3) ^ ((x * y) >> 4));
-    tjhandle tj = tjInitCompress();
-    CHECK(tj != NULL);
-    unsigned char *jpg = NULL;
-    unsigned long n = 0;
-    if (tjCompress2(tj, px, w, 0, h, pf, &jpg, &n, subsamp, 85, 0) != 0) {
-        fprintf(stderr, "tjCompress2: %s\n", tjGetErrorStr2(tj));
-        abort();
-    }
-    blob_t b = copy_of(jpg, n);
-    tjFree(jpg);
-    tjDestroy(tj);
-    free(px);
-    return b;
-}
-
 static blob_t make_rgb_jpeg(int w, int h)
 {
-    return make_jpeg(w, h, TJPF_RGB, TJSAMP_420);
+    return sub_test_make_jpeg(w, h, TJPF_RGB, TJSAMP_420, 85);
 }
 
 /* The same image, losslessly rewritten as progressive. */
@@ -248,7 +219,7 @@ static void test_jpeg_rgb_420(void)
 
 static void test_jpeg_rgb_444(void)
 {
-    blob_t j = make_jpeg(33, 17, TJPF_BGRX, TJSAMP_444); /* odd sizes, 4-byte pixels */
+    blob_t j = sub_test_make_jpeg(33, 17, TJPF_BGRX, TJSAMP_444, 85); /* odd sizes, 4-byte pixels */
     sub_image_info_t info = verify_ok(&j);
     CHECK_EQ(info.width, 33);
     CHECK_EQ(info.height, 17);
@@ -259,7 +230,7 @@ static void test_jpeg_rgb_444(void)
 
 static void test_jpeg_gray(void)
 {
-    blob_t j = make_jpeg(40, 30, TJPF_GRAY, TJSAMP_GRAY);
+    blob_t j = sub_test_make_jpeg(40, 30, TJPF_GRAY, TJSAMP_GRAY, 85);
     sub_image_info_t info = verify_ok(&j);
     CHECK_STR_EQ(info.mode, "L");
     CHECK_EQ(info.num_channels, 1);
@@ -270,7 +241,7 @@ static void test_jpeg_gray(void)
 
 static void test_jpeg_cmyk(void)
 {
-    blob_t j = make_jpeg(24, 16, TJPF_CMYK, TJSAMP_444);
+    blob_t j = sub_test_make_jpeg(24, 16, TJPF_CMYK, TJSAMP_444, 85);
     sub_image_info_t info = verify_ok(&j);
     CHECK_STR_EQ(info.mode, "CMYK");
     CHECK_EQ(info.num_channels, 4);
@@ -1225,7 +1196,35 @@ static void test_metadata_bson(void)
     blob_free(&j);
 }
 
+/* The header of a file on disk: what sub_image_probe() says of its bytes; a missing file
+ * is an I/O error naming it. */
+static void test_probe_file(void)
+{
+    char *dir = sub_test_tmpdir();
+    char *path = sub_path_join(dir, "a.jpg"), *none = sub_path_join(dir, "none.jpg");
+    blob_t j = sub_test_make_jpeg(37, 21, TJPF_RGB, TJSAMP_420, 85);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    CHECK_EQ(fwrite(j.p, 1, j.n, f), j.n);
+    fclose(f);
+    sub_image_info_t info, want;
+    sub_error_t err = {0};
+    CHECK_OK(sub_image_probe(j.p, j.n, &want, &err), &err);
+    CHECK_OK(sub_image_probe_file(path, &info, &err), &err);
+    CHECK_EQ(info.width, 37);
+    CHECK_EQ(info.oriented_height, want.oriented_height);
+    CHECK_EQ(info.type, SUB_IMAGE_JPEG);
+    CHECK_FAILS(sub_image_probe_file(none, &info, &err), &err, SUB_E_IO);
+    CHECK_CONTAINS(err.msg, none);
+    CHECK_EQ(info.type, SUB_IMAGE_NONE);
+    free(j.p);
+    free(path);
+    free(none);
+    free(dir);
+}
+
 static const sub_test_t tests[] = {
+    {"probe_file", test_probe_file},
     {"jpeg_rgb_420", test_jpeg_rgb_420},
     {"jpeg_rgb_444", test_jpeg_rgb_444},
     {"jpeg_gray", test_jpeg_gray},

@@ -13,10 +13,7 @@
 
 /* ---- Building blocks ---- */
 
-typedef struct {
-    uint8_t *p;
-    size_t n;
-} blob_t;
+typedef sub_test_blob_t blob_t;
 
 /* A fixed pseudo-random sequence (splitmix64), so failures reproduce. */
 static uint64_t next_rand(uint64_t *state)
@@ -52,32 +49,6 @@ static const uint8_t *pixel(const sub_rgb_t *img, int x, int y)
     return img->px + ((size_t)y * (size_t)img->w + (size_t)x) * 3;
 }
 
-/* A w x h JPEG of a smooth pattern with some texture, in pixel format pf. */
-static blob_t make_jpeg(int w, int h, int pf, int subsamp, int quality)
-{
-    size_t ps = (size_t)tjPixelSize[pf];
-    uint8_t *px = sub_xmalloc((size_t)w * (size_t)h * ps);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (size_t c = 0; c < ps; c++)
-                px[((size_t)y * (size_t)w + (size_t)x) * ps + c] =
-                    (uint8_t)((x * (int)(c + 1) + y * 3) ^ ((x * y) >> 4));
-    tjhandle tj = tjInitCompress();
-    CHECK(tj != NULL);
-    unsigned char *jpg = NULL;
-    unsigned long n = 0;
-    if (tjCompress2(tj, px, w, 0, h, pf, &jpg, &n, subsamp, quality, 0) != 0) {
-        fprintf(stderr, "tjCompress2: %s\n", tjGetErrorStr2(tj));
-        abort();
-    }
-    blob_t b = {sub_xmalloc(n), n};
-    memcpy(b.p, jpg, n);
-    tjFree(jpg);
-    tjDestroy(tj);
-    free(px);
-    return b;
-}
-
 /* TurboJPEG's own full-size decode of a JPEG in pixel format pf (caller frees). */
 static uint8_t *tj_decode(const blob_t *b, int pf, int *w, int *h)
 {
@@ -104,7 +75,7 @@ static void test_decode_rgb_is_turbojpeg(void)
 {
     static const int samps[] = {TJSAMP_420, TJSAMP_422, TJSAMP_444};
     for (size_t i = 0; i < sizeof samps / sizeof samps[0]; i++) {
-        blob_t b = make_jpeg(333, 517, TJPF_RGB, samps[i], 90);
+        blob_t b = sub_test_make_jpeg(333, 517, TJPF_RGB, samps[i], 90);
         int w, h;
         uint8_t *want = tj_decode(&b, TJPF_RGB, &w, &h);
         sub_rgb_t img = {0};
@@ -123,8 +94,8 @@ static void test_decode_rgb_is_turbojpeg(void)
  * decode into it leaves it empty; every decode is still the same pixels. */
 static void test_decode_reuses_its_buffer(void)
 {
-    blob_t big = make_jpeg(300, 200, TJPF_RGB, TJSAMP_420, 90);
-    blob_t small = make_jpeg(64, 48, TJPF_RGB, TJSAMP_444, 90);
+    blob_t big = sub_test_make_jpeg(300, 200, TJPF_RGB, TJSAMP_420, 90);
+    blob_t small = sub_test_make_jpeg(64, 48, TJPF_RGB, TJSAMP_444, 90);
     int w, h;
     uint8_t *want = tj_decode(&small, TJPF_RGB, &w, &h);
     sub_rgb_t img = {0};
@@ -155,7 +126,7 @@ static void test_decode_reuses_its_buffer(void)
 
 static void test_decode_gray_replicates(void)
 {
-    blob_t b = make_jpeg(97, 45, TJPF_GRAY, TJSAMP_GRAY, 85);
+    blob_t b = sub_test_make_jpeg(97, 45, TJPF_GRAY, TJSAMP_GRAY, 85);
     int w, h;
     uint8_t *gray = tj_decode(&b, TJPF_GRAY, &w, &h);
     sub_rgb_t img = {0};
@@ -188,7 +159,7 @@ static uint8_t pillow_cmyk_channel(uint8_t stored, uint8_t stored_k)
 static void test_decode_cmyk_as_pillow(void)
 {
     /* TurboJPEG writes CMYK as YCCK with an Adobe marker, as Photoshop does. */
-    blob_t b = make_jpeg(64, 40, TJPF_CMYK, TJSAMP_444, 92);
+    blob_t b = sub_test_make_jpeg(64, 40, TJPF_CMYK, TJSAMP_444, 92);
     int w, h;
     uint8_t *cmyk = tj_decode(&b, TJPF_CMYK, &w, &h);
     sub_rgb_t img = {0};
@@ -226,8 +197,8 @@ static void check_fast(const blob_t *b, int min_w, int min_h, int want_w, int wa
 
 static void test_decode_fast_scale(void)
 {
-    blob_t b = make_jpeg(1024, 768, TJPF_RGB, TJSAMP_420, 80);
-    blob_t odd = make_jpeg(333, 517, TJPF_RGB, TJSAMP_420, 80);
+    blob_t b = sub_test_make_jpeg(1024, 768, TJPF_RGB, TJSAMP_420, 80);
+    blob_t odd = sub_test_make_jpeg(333, 517, TJPF_RGB, TJSAMP_420, 80);
 
     check_fast(&b, 0, 0, 1024, 768);       /* full size */
     check_fast(&b, 224, 224, 512, 384);    /* 1/2: 1/4 would leave 192 rows; no 3/8 */
@@ -269,7 +240,7 @@ static void test_decode_refuses_non_jpeg(void)
 
 static void test_decode_refuses_corrupt(void)
 {
-    blob_t b = make_jpeg(300, 200, TJPF_RGB, TJSAMP_420, 90);
+    blob_t b = sub_test_make_jpeg(300, 200, TJPF_RGB, TJSAMP_420, 90);
 
     /* Cut inside the entropy-coded data: "Premature end of JPEG file", a warning. */
     check_refused(b.p, b.n / 2, SUB_IMAGE_E_CORRUPT);

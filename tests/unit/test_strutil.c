@@ -155,11 +155,49 @@ static void test_read_file(void)
     free(dir);
 }
 
+/* Strict UTF-8, as Python decodes it: each sequence, and what is refused. */
+static void test_utf8(void)
+{
+    static const struct {
+        const char *s;
+        size_t len;
+        uint32_t cp;
+    } cases[] = {
+        {"A", 1, 0x41},
+        {"", 1, 0},
+        {"\xC3\xA9", 2, 0xE9},
+        {"\xE3\x81\x8B", 3, 0x304B},
+        {"\xF0\x9F\x8D\xA9", 4, 0x1F369},
+        {"\xF4\x8F\xBF\xBF", 4, 0x10FFFF},
+        {"\xC0\xAF", 0, 0},         /* overlong '/' */
+        {"\xE0\x80\xAF", 0, 0},     /* overlong */
+        {"\xED\xA0\x80", 0, 0},     /* a surrogate */
+        {"\xF4\x90\x80\x80", 0, 0}, /* past U+10FFFF */
+        {"\xE3\x81", 0, 0},         /* truncated */
+        {"\x80", 0, 0},             /* a lone continuation byte */
+        {"\xFF", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t cp = 0xDEAD;
+        size_t n = sub_utf8_decode((const unsigned char *)cases[i].s, &cp);
+        CHECK_EQ(n, cases[i].len);
+        if (n)
+            CHECK_EQ(cp, cases[i].cp);
+    }
+    CHECK_EQ(sub_utf8_count("a\xC3\xA9\xF0\x9F\x8D\xA9z"), 4);
+    CHECK_EQ(sub_utf8_count(""), 0);
+}
+
 static const sub_test_t tests[] = {
-    {"read_file", test_read_file}, {"buf_limit", test_buf_limit},
-    {"kvlist", test_kvlist},       {"path_join", test_path_join},
-    {"parse_int", test_parse_int}, {"parse_bool", test_parse_bool},
-    {"mkdir_p", test_mkdir_p},     {NULL, NULL},
+    {"utf8", test_utf8},
+    {"read_file", test_read_file},
+    {"buf_limit", test_buf_limit},
+    {"kvlist", test_kvlist},
+    {"path_join", test_path_join},
+    {"parse_int", test_parse_int},
+    {"parse_bool", test_parse_bool},
+    {"mkdir_p", test_mkdir_p},
+    {NULL, NULL},
 };
 
 int main(int argc, char **argv)
