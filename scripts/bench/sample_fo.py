@@ -33,19 +33,10 @@ import random
 import resource
 import sys
 import time
+from pathlib import Path
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu(pid):
-    if not pid:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        return (int(rest[11]) + int(rest[12])) / CLK_TCK
-    except (OSError, IndexError, ValueError):
-        return None
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+from benchutil import proc_cpu  # noqa: E402 (the same CPU accounting as the driver)
 
 
 class Clock:

@@ -130,6 +130,9 @@ def wait_rusage(p):
 
 
 def proc_cpu(pid):
+    """User + system CPU seconds of a process from /proc, None when it is gone (or no pid)."""
+    if not pid:
+        return None
     try:
         with open(f"/proc/{pid}/stat") as f:
             rest = f.read().rsplit(")", 1)[1].split()
