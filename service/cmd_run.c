@@ -259,10 +259,11 @@ static void find_previous(sub_db_t *db, const char *job_sha, const bson_oid_t *s
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter, opts, NULL);
     const bson_t *d;
     bson_t counts;
-    bson_init(&prev->doc);
     prev->found = mongoc_cursor_next(cur, &d) && sub_bson_get_doc(d, "counts", &counts);
     if (prev->found)
-        bson_copy_to_excluding_noinit(&counts, &prev->doc, "", NULL);
+        bson_copy_to(&counts, &prev->doc);
+    else
+        bson_init(&prev->doc);
     mongoc_cursor_destroy(cur);
     bson_destroy(filter);
     bson_destroy(opts);
