@@ -7,6 +7,7 @@
 #include "subsetter/bsonutil.h"
 #include "subsetter/csv.h"
 #include "subsetter/fo_dataset.h"
+#include "subsetter/label.h"
 #include "subsetter/labelsort.h"
 #include "subsetter/log.h"
 #include "subsetter/progress.h"
@@ -656,6 +657,7 @@ static bool prepare_dataset(ingest_t *in, const sub_config_t *cfg, const char *n
          sub_fo_dataset_ensure(in->db, name, sub_config_get(cfg, SUB_SET_FIFTYONE_VERSION),
                                oi_fields, sizeof oi_fields / sizeof *oi_fields, &info, &names,
                                &in->ds, err) &&
+         sub_label_create_index(in->db, in->ds.sample_collection, err) &&
          sub_source_record(in->db, &classes, name, "openimages/classes", NULL, "done", err) &&
          sub_source_record(in->db, &hier, name, "openimages/hierarchy", NULL, "done", err);
     bson_destroy(&info);

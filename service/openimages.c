@@ -292,9 +292,10 @@ bool sub_oi_parse_float(const char *s, size_t len, double *out)
     return true;
 }
 
-void sub_oi_sample_oid(int64_t created_at_ms, uint64_t image, bson_oid_t *oid)
+void sub_oi_sample_oid(int64_t created_at_ms, sub_oi_split_t split, uint64_t image,
+                       bson_oid_t *oid)
 {
-    uint32_t ts = (uint32_t)(created_at_ms / 1000);
+    uint32_t ts = (uint32_t)(created_at_ms / 1000) + (uint32_t)split;
     for (int i = 0; i < 4; i++)
         oid->bytes[i] = (uint8_t)(ts >> (24 - 8 * i));
     for (int i = 0; i < 8; i++)
@@ -304,9 +305,10 @@ void sub_oi_sample_oid(int64_t created_at_ms, uint64_t image, bson_oid_t *oid)
 /* Label ids: the sample's timestamp, then the ImageID mixed with the label's position by
  * a multiplication with an odd constant, which is a bijection for a given position: ids
  * are deterministic, and two labels collide only by 64-bit chance. */
-static void label_oid(int64_t created_at_ms, uint64_t image, size_t index, bson_oid_t *oid)
+static void label_oid(const sub_oi_doc_ctx_t *ctx, uint64_t image, size_t index, bson_oid_t *oid)
 {
-    sub_oi_sample_oid(created_at_ms, image ^ ((uint64_t)(index + 1) * 0x9E3779B97F4A7C15ull), oid);
+    sub_oi_sample_oid(ctx->created_at_ms, ctx->split,
+                      image ^ ((uint64_t)(index + 1) * 0x9E3779B97F4A7C15ull), oid);
 }
 
 /* FiftyOne leaves None-valued fields out of sample documents; so does the ingest. */
@@ -330,7 +332,7 @@ static void append_labels(bson_t *doc, const char *key, const sub_oi_doc_ctx_t *
         if ((labels[i].confidence > 0.1) != positive)
             continue;
         bson_oid_t id;
-        label_oid(ctx->created_at_ms, image, i, &id);
+        label_oid(ctx, image, i, &id);
         bson_append_document_begin(&arr, sub_bson_array_next_key(&keys), -1, &one);
         BSON_APPEND_OID(&one, "_id", &id);
         BSON_APPEND_UTF8(&one, "_cls", "Classification");
@@ -371,7 +373,7 @@ void sub_oi_build_sample(const sub_oi_doc_ctx_t *ctx, uint64_t image, const sub_
     const char *split = sub_oi_split_name(ctx->split);
     snprintf(path, sizeof path, "%s/open-images-v7/%s/data/%s.jpg", ctx->media_root, split,
              img->image_id);
-    sub_oi_sample_oid(ctx->created_at_ms, image, &id);
+    sub_oi_sample_oid(ctx->created_at_ms, ctx->split, image, &id);
     /* Key order as FiftyOne writes samples (reference-dumps/sample-docs.oi_importer.json),
      * with metadata null until the fetch stage fills it. */
     BSON_APPEND_OID(doc, "_id", &id);

@@ -265,30 +265,81 @@ static bool create_subset(sub_db_t *db, const sub_sample_opts_t *o, const bson_t
 
 /* ---- selection ------------------------------------------------------------------------- */
 
-/* FiftyOne's match(F("ground_truth.label") == c).take(n, seed), then into the subset. */
-static bool copy_class(mongoc_collection_t *src, const char *label, int64_t n, int64_t mult,
-                       const sub_fo_dataset_t *into, sub_error_t *err)
+/* The chosen samples go to the subset in batches of this many _ids (an $in of 10,000
+ * ObjectIds is about 150 KB of command, far below the 16 MB limit). */
+#define COPY_BATCH 10000
+
+/* Copies the samples whose _ids are in `ids` (a BSON array) into the subset: the server
+ * reads them by _id and writes them with the subset's _dataset_id. The subset is new or
+ * was emptied, so $merge may insert (whenMatched "fail" makes it batch plain inserts; an
+ * upsert per document took 60 % more server time); a sample already there is an error. */
+static bool copy_ids(mongoc_collection_t *src, const bson_t *ids, const sub_fo_dataset_t *into,
+                     sub_error_t *err)
 {
     bson_t *pipeline = BCON_NEW(
-        "pipeline", "[", "{", "$match", "{", "ground_truth.label", BCON_UTF8(label), "}", "}", "{",
-        "$set", "{", "_rand_take", "{", "$mod", "[", BCON_INT64(mult), BCON_UTF8("$_rand"), "]",
-        "}", "}", "}", "{", "$sort", "{", "_rand_take", BCON_INT32(1), "}", "}", "{", "$limit",
-        BCON_INT64(n), "}", "{", "$unset", BCON_UTF8("_rand_take"), "}", "{", "$set", "{",
-        "_dataset_id", BCON_OID(&into->id), "}", "}", "{", "$merge", "{", "into",
-        BCON_UTF8(into->sample_collection), "on", BCON_UTF8("_id"), "whenMatched",
-        BCON_UTF8("replace"), "whenNotMatched", BCON_UTF8("insert"), "}", "}", "]");
-    bson_t *opts = BCON_NEW("allowDiskUse", BCON_BOOL(true));
-    mongoc_cursor_t *c = mongoc_collection_aggregate(src, MONGOC_QUERY_NONE, pipeline, opts, NULL);
+        "pipeline", "[", "{", "$match", "{", "_id", "{", "$in", BCON_ARRAY(ids), "}", "}", "}",
+        "{", "$set", "{", "_dataset_id", BCON_OID(&into->id), "}", "}", "{", "$merge", "{",
+        "into", BCON_UTF8(into->sample_collection), "on", BCON_UTF8("_id"), "whenMatched",
+        BCON_UTF8("fail"), "whenNotMatched", BCON_UTF8("insert"), "}", "}", "]");
+    mongoc_cursor_t *c = mongoc_collection_aggregate(src, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
     const bson_t *doc;
     bson_error_t be;
     while (mongoc_cursor_next(c, &doc))
         ; /* $merge returns no documents; iterating runs the pipeline */
-    bool ok = !mongoc_cursor_error(c, &be) || sub_db_error(&be, "select the samples", err);
+    bool ok = !mongoc_cursor_error(c, &be) || sub_db_error(&be, "copy the samples", err);
+    mongoc_cursor_destroy(c);
+    bson_destroy(pipeline);
+    return ok;
+}
+
+/* FiftyOne's match(F("ground_truth.label") == c).take(n, seed) of one class, computed
+ * from SUB_LABEL_INDEX alone: label, _rand and _id are its keys, so the take order is
+ * found without reading a document (reading every sample of the class to keep n of them
+ * was half of the stage's time). Only the n chosen _ids come back. */
+static mongoc_cursor_t *take_ids(mongoc_collection_t *src, const char *label, int64_t n,
+                                 int64_t mult)
+{
+    bson_t *pipeline = BCON_NEW(
+        "pipeline", "[", "{", "$match", "{", "ground_truth.label", BCON_UTF8(label), "}", "}", "{",
+        "$project", "{", "_id", BCON_INT32(1), "_rand", BCON_INT32(1), "}", "}", "{", "$set", "{",
+        "_rand_take", "{", "$mod", "[", BCON_INT64(mult), BCON_UTF8("$_rand"), "]", "}", "}", "}",
+        "{", "$sort", "{", "_rand_take", BCON_INT32(1), "}", "}", "{", "$limit", BCON_INT64(n),
+        "}", "{", "$project", "{", "_id", BCON_INT32(1), "}", "}", "]");
+    bson_t *opts = BCON_NEW("allowDiskUse", BCON_BOOL(true));
+    mongoc_cursor_t *c = mongoc_collection_aggregate(src, MONGOC_QUERY_NONE, pipeline, opts, NULL);
+    bson_destroy(pipeline);
+    bson_destroy(opts);
+    return c;
+}
+
+/* One class into the subset: its take(n, seed), then the copy of those samples. */
+static bool copy_class(mongoc_collection_t *src, const char *label, int64_t n, int64_t mult,
+                       const sub_fo_dataset_t *into, sub_error_t *err)
+{
+    mongoc_cursor_t *c = take_ids(src, label, n, mult);
+    const bson_t *doc;
+    bson_t ids = BSON_INITIALIZER;
+    sub_bson_array_t keys = {.arr = &ids};
+    bson_iter_t it;
+    bson_error_t be;
+    bool ok = true;
+    while (ok && mongoc_cursor_next(c, &doc)) {
+        if (bson_iter_init_find(&it, doc, "_id"))
+            bson_append_iter(&ids, sub_bson_array_next_key(&keys), -1, &it);
+        if (keys.n == COPY_BATCH) {
+            ok = copy_ids(src, &ids, into, err);
+            bson_reinit(&ids);
+            keys.n = 0;
+        }
+    }
+    if (ok && mongoc_cursor_error(c, &be))
+        ok = sub_db_error(&be, "select the samples", err);
+    if (ok && keys.n > 0)
+        ok = copy_ids(src, &ids, into, err);
     if (!ok)
         sub_error_prefix(err, "class '%s'", label);
     mongoc_cursor_destroy(c);
-    bson_destroy(pipeline);
-    bson_destroy(opts);
+    bson_destroy(&ids);
     return ok;
 }
 

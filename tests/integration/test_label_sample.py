@@ -126,7 +126,33 @@ def test_label_single_marks_exactly_the_single_positive_samples(world):
     assert len(decl) == 1, decl
     assert decl[0]["ftype"] == "fiftyone.core.fields.EmbeddedDocumentField"
     assert decl[0]["embedded_doc_type"] == "fiftyone.core.labels.Classification"
-    assert "ground_truth.label_1" in coll.index_information()
+    check_label_index(coll)
+
+
+LABEL_INDEX = "ground_truth.label_1__rand_1__id_1"
+
+
+def check_label_index(coll):
+    """label.h's SUB_LABEL_INDEX: {ground_truth.label, _rand, _id}, partial."""
+    info = coll.index_information()
+    assert LABEL_INDEX in info, sorted(info)
+    spec = info[LABEL_INDEX]
+    assert spec["key"] == [("ground_truth.label", 1), ("_rand", 1), ("_id", 1)], spec
+    assert spec["partialFilterExpression"] == {"ground_truth.label": {"$exists": True}}, spec
+
+
+def test_ingest_creates_the_label_index_empty(world):
+    """The ingest creates the index with the sample collection; being partial, it holds
+    no key until label gives samples a ground_truth."""
+    name = "index-at-ingest"
+    world.ingest(world.mirror, "--dataset", name)
+    coll = world.coll(name)
+    check_label_index(coll)
+    stats = world.db.command("collStats", coll.name, indexDetails=False)
+    assert stats["count"] > 0
+    keys = world.db.command("validate", coll.name)["keysPerIndex"]
+    assert keys[LABEL_INDEX] == 0, keys
+    assert keys["_id_"] == stats["count"], keys
 
 
 def test_label_again_changes_nothing_and_repairs_planted_changes(world):
@@ -274,6 +300,40 @@ def test_sample_draws_k_classes_at_the_largest_balanced_size(world):
     assert info["source_dataset"] == SOURCE and info["classes"] == want, info
     assert info["samples_per_class"] == N and info["seed"] == seed and info["num_augments"] == 0
     assert ds["info"]["classes_map"] == world.dataset(SOURCE)["info"]["classes_map"]
+
+
+def test_sample_reads_only_the_chosen_samples(world):
+    """Issue point 6: the per-class selection uses the index. The take order of a class
+    is computed from the index alone (no document read), and only the chosen samples are
+    read to be copied: the server's profiler counts the documents each command examined."""
+    counts, K, N, seed = world.counts, 3, 10, 5
+    classes = eligible_order(counts, N + 1)[:K]
+    spec = world.tmp / "profiled-classes.txt"
+    spec.write_text("\n".join(classes) + "\n", encoding="utf-8")
+    db = world.db
+    src = world.coll().name
+    db.command("profile", 0)
+    db.system.profile.drop()
+    db.command("profile", 2)
+    try:
+        r, _ = sample(world, "profiled", "--classes", spec, "--samples-per-class", N,
+                      "--seed", seed, "--overwrite")
+    finally:
+        db.command("profile", 0)
+    assert r.rc == 0, r
+    # (the profiler files an aggregation that inserts through $merge as an "insert")
+    ops = list(db.system.profile.find({"command.aggregate": src}))
+    takes = [o for o in ops if "$limit" in json.dumps(o["command"]["pipeline"], default=str)]
+    copies = [o for o in ops if o not in takes and "$merge" in str(o["command"]["pipeline"])]
+    assert len(takes) == K and len(copies) == K, [o["command"]["pipeline"] for o in ops]
+    for o in takes:
+        label = o["command"]["pipeline"][0]["$match"]["ground_truth.label"]
+        assert o["planSummary"] == "IXSCAN { ground_truth.label: 1, _rand: 1, _id: 1 }", o
+        assert o["docsExamined"] == 0, (label, o["docsExamined"], o["planSummary"])
+        assert o["keysExamined"] >= counts[label], (label, o["keysExamined"])
+    for o in copies:
+        assert o["docsExamined"] == N, (o["docsExamined"], o["planSummary"])
+    check_subset(world, "profiled", classes, N, seed)
 
 
 def test_sample_with_an_explicit_size_draws_among_the_eligible(world):

@@ -474,21 +474,32 @@ static void test_sample_oid(void)
     bson_oid_t oid;
     char hex[25];
     /* 2026-11-29T00:11:58.788Z: 1795911118 s = 0x6b0b6dce. */
-    sub_oi_sample_oid(1795911118788, 0x0001eeaf4aed83f9ull, &oid);
+    sub_oi_sample_oid(1795911118788, SUB_OI_TRAIN, 0x0001eeaf4aed83f9ull, &oid);
     bson_oid_to_string(&oid, hex);
     CHECK_STR_EQ(hex, "6b0b6dce0001eeaf4aed83f9");
     static const uint8_t want[12] = {0x6b, 0x0b, 0x6d, 0xce, 0x00, 0x01,
                                      0xee, 0xaf, 0x4a, 0xed, 0x83, 0xf9};
     CHECK(memcmp(oid.bytes, want, 12) == 0);
-    sub_oi_sample_oid(999, UINT64_MAX, &oid); /* under a second: timestamp 0 */
+    sub_oi_sample_oid(999, SUB_OI_TRAIN, UINT64_MAX, &oid); /* under a second: timestamp 0 */
     bson_oid_to_string(&oid, hex);
     CHECK_STR_EQ(hex, "00000000ffffffffffffffff");
-    sub_oi_sample_oid(4294967295000, 0x0102030405060708ull, &oid); /* the last 32-bit second */
+    sub_oi_sample_oid(4294967295000, SUB_OI_TRAIN, 0x0102030405060708ull, &oid); /* the last 32-bit second */
     bson_oid_to_string(&oid, hex);
     CHECK_STR_EQ(hex, "ffffffff0102030405060708");
-    sub_oi_sample_oid(1700000000123, 0, &oid);
+    sub_oi_sample_oid(1700000000123, SUB_OI_TRAIN, 0, &oid);
     bson_oid_to_string(&oid, hex);
     CHECK_STR_EQ(hex, "6553f1000000000000000000");
+    /* the split's number is added to the second: ids sort split by split, in the order
+     * the ingest writes them, whatever the ImageIDs */
+    sub_oi_sample_oid(1795911118788, SUB_OI_VALIDATION, 0x0001eeaf4aed83f9ull, &oid);
+    bson_oid_to_string(&oid, hex);
+    CHECK_STR_EQ(hex, "6b0b6dcf0001eeaf4aed83f9");
+    sub_oi_sample_oid(1795911118788, SUB_OI_TEST, 0, &oid);
+    bson_oid_to_string(&oid, hex);
+    CHECK_STR_EQ(hex, "6b0b6dd00000000000000000");
+    bson_oid_t last_train;
+    sub_oi_sample_oid(1795911118788, SUB_OI_TRAIN, UINT64_MAX, &last_train);
+    CHECK(bson_oid_compare(&last_train, &oid) < 0);
 }
 
 #define CREATED_MS 1795911118788
@@ -545,7 +556,11 @@ static void check_common(const fixture_t *f, const bson_t *doc, const char *spli
     CHECK(bson_iter_init_find(&it, doc, "_id"));
     CHECK(BSON_ITER_HOLDS_OID(&it));
     bson_oid_to_string(bson_iter_oid(&it), hex);
-    CHECK_STR_EQ(hex, "6b0b6dce0001eeaf4aed83f9");
+    sub_oi_split_t sp = SUB_OI_TRAIN;
+    CHECK(sub_oi_split_parse(split, &sp));
+    static const char *const want_id[] = {"6b0b6dce0001eeaf4aed83f9", "6b0b6dcf0001eeaf4aed83f9",
+                                          "6b0b6dd00001eeaf4aed83f9"};
+    CHECK_STR_EQ(hex, want_id[sp]);
 
     snprintf(path, sizeof path, "/home/user/fiftyone/open-images-v7/%s/data/0001eeaf4aed83f9.jpg",
              split);
