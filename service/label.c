@@ -163,11 +163,11 @@ static void build_update(bson_t *pipeline, bool known_single)
 
 bool sub_label_create_index(sub_db_t *db, const char *coll, sub_error_t *err)
 {
-    bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(coll), "indexes", "[", "{", "key", "{",
-                           "ground_truth.label", BCON_INT32(1), "_rand", BCON_INT32(1), "_id",
-                           BCON_INT32(1), "}", "name", BCON_UTF8(SUB_LABEL_INDEX),
-                           "partialFilterExpression", "{", "ground_truth.label", "{", "$exists",
-                           BCON_BOOL(true), "}", "}", "}", "]");
+    bson_t *cmd =
+        BCON_NEW("createIndexes", BCON_UTF8(coll), "indexes", "[", "{", "key", "{",
+                 "ground_truth.label", BCON_INT32(1), "_rand", BCON_INT32(1), "_id", BCON_INT32(1),
+                 "}", "name", BCON_UTF8(SUB_LABEL_INDEX), "partialFilterExpression", "{",
+                 "ground_truth.label", "{", "$exists", BCON_BOOL(true), "}", "}", "}", "]");
     bson_t reply;
     bool ok = sub_db_command(db, false, cmd, &reply, err);
     bson_destroy(cmd);

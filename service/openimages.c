@@ -292,8 +292,7 @@ bool sub_oi_parse_float(const char *s, size_t len, double *out)
     return true;
 }
 
-void sub_oi_sample_oid(int64_t created_at_ms, sub_oi_split_t split, uint64_t image,
-                       bson_oid_t *oid)
+void sub_oi_sample_oid(int64_t created_at_ms, sub_oi_split_t split, uint64_t image, bson_oid_t *oid)
 {
     uint32_t ts = (uint32_t)(created_at_ms / 1000) + (uint32_t)split;
     for (int i = 0; i < 4; i++)

@@ -277,9 +277,9 @@ static bool copy_ids(mongoc_collection_t *src, const bson_t *ids, const sub_fo_d
                      sub_error_t *err)
 {
     bson_t *pipeline = BCON_NEW(
-        "pipeline", "[", "{", "$match", "{", "_id", "{", "$in", BCON_ARRAY(ids), "}", "}", "}",
-        "{", "$set", "{", "_dataset_id", BCON_OID(&into->id), "}", "}", "{", "$merge", "{",
-        "into", BCON_UTF8(into->sample_collection), "on", BCON_UTF8("_id"), "whenMatched",
+        "pipeline", "[", "{", "$match", "{", "_id", "{", "$in", BCON_ARRAY(ids), "}", "}", "}", "{",
+        "$set", "{", "_dataset_id", BCON_OID(&into->id), "}", "}", "{", "$merge", "{", "into",
+        BCON_UTF8(into->sample_collection), "on", BCON_UTF8("_id"), "whenMatched",
         BCON_UTF8("fail"), "whenNotMatched", BCON_UTF8("insert"), "}", "}", "]");
     mongoc_cursor_t *c = mongoc_collection_aggregate(src, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
     const bson_t *doc;
@@ -303,8 +303,8 @@ static mongoc_cursor_t *take_ids(mongoc_collection_t *src, const char *label, in
         "pipeline", "[", "{", "$match", "{", "ground_truth.label", BCON_UTF8(label), "}", "}", "{",
         "$project", "{", "_id", BCON_INT32(1), "_rand", BCON_INT32(1), "}", "}", "{", "$set", "{",
         "_rand_take", "{", "$mod", "[", BCON_INT64(mult), BCON_UTF8("$_rand"), "]", "}", "}", "}",
-        "{", "$sort", "{", "_rand_take", BCON_INT32(1), "}", "}", "{", "$limit", BCON_INT64(n),
-        "}", "{", "$project", "{", "_id", BCON_INT32(1), "}", "}", "]");
+        "{", "$sort", "{", "_rand_take", BCON_INT32(1), "}", "}", "{", "$limit", BCON_INT64(n), "}",
+        "{", "$project", "{", "_id", BCON_INT32(1), "}", "}", "]");
     bson_t *opts = BCON_NEW("allowDiskUse", BCON_BOOL(true));
     mongoc_cursor_t *c = mongoc_collection_aggregate(src, MONGOC_QUERY_NONE, pipeline, opts, NULL);
     bson_destroy(pipeline);

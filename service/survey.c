@@ -22,9 +22,9 @@ bool sub_survey_counts(sub_db_t *db, const char *sample_collection, sub_class_co
     /* $gte "": every string (a range of the index, 30 % cheaper than the same set as
      * {$type: "string"}, which the server also checks key by key) */
     bson_t *pipeline = BCON_NEW("pipeline", "[", "{", "$match", "{", "ground_truth.label", "{",
-                                "$gte", BCON_UTF8(""), "}", "}", "}", "{", "$group", "{",
-                                "_id", BCON_UTF8("$ground_truth.label"), "n", "{", "$sum",
-                                BCON_INT32(1), "}", "}", "}", "]");
+                                "$gte", BCON_UTF8(""), "}", "}", "}", "{", "$group", "{", "_id",
+                                BCON_UTF8("$ground_truth.label"), "n", "{", "$sum", BCON_INT32(1),
+                                "}", "}", "}", "]");
     mongoc_cursor_t *c = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
     const bson_t *doc;
     bson_error_t be;

@@ -483,7 +483,8 @@ static void test_sample_oid(void)
     sub_oi_sample_oid(999, SUB_OI_TRAIN, UINT64_MAX, &oid); /* under a second: timestamp 0 */
     bson_oid_to_string(&oid, hex);
     CHECK_STR_EQ(hex, "00000000ffffffffffffffff");
-    sub_oi_sample_oid(4294967295000, SUB_OI_TRAIN, 0x0102030405060708ull, &oid); /* the last 32-bit second */
+    sub_oi_sample_oid(4294967295000, SUB_OI_TRAIN, 0x0102030405060708ull,
+                      &oid); /* the last 32-bit second */
     bson_oid_to_string(&oid, hex);
     CHECK_STR_EQ(hex, "ffffffff0102030405060708");
     sub_oi_sample_oid(1700000000123, SUB_OI_TRAIN, 0, &oid);
