@@ -2,8 +2,8 @@
 #include "subsetter/label.h"
 
 #include "subsetter/fo_dataset.h"
+#include "subsetter/idranges.h"
 #include "subsetter/log.h"
-#include "subsetter/parallel.h"
 #include "subsetter/progress.h"
 #include "subsetter/strutil.h"
 
@@ -181,78 +181,24 @@ static int64_t modified_count(const bson_t *reply)
     return bson_iter_init_find(&it, reply, "modifiedCount") ? bson_iter_as_int64(&it) : 0;
 }
 
-/* A bound of an _id range: an ObjectId, or none (the range is open on that side). */
-typedef struct {
-    bson_oid_t id;
-    bool set;
-} id_bound_t;
-
-/* Gives ground_truth to the single-label samples without one among lo <= _id < hi. */
-static bool set_range(mongoc_collection_t *coll, const id_bound_t *lo, const id_bound_t *hi,
-                      int64_t *modified, sub_error_t *err)
+/* Gives ground_truth to the single-label samples without one among lo <= _id < hi (a
+ * range of sub_idranges_run(); ctx: the int64_t modified count of each side). */
+static bool set_range(mongoc_collection_t *coll, const sub_id_bound_t *lo, const sub_id_bound_t *hi,
+                      unsigned side, void *ctx, sub_error_t *err)
 {
-    bson_t filter = BSON_INITIALIZER, pipeline = BSON_INITIALIZER, reply, range;
+    int64_t *modified = ctx;
+    bson_t filter = BSON_INITIALIZER, pipeline = BSON_INITIALIZER, reply;
     bson_error_t be;
-    if (lo->set || hi->set) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &range);
-        if (lo->set)
-            BSON_APPEND_OID(&range, "$gte", &lo->id);
-        if (hi->set)
-            BSON_APPEND_OID(&range, "$lt", &hi->id);
-        bson_append_document_end(&filter, &range);
-    }
+    sub_id_range_append(&filter, lo, hi);
     build_new_filter(&filter);
     build_update(&pipeline, true);
     bool ok = mongoc_collection_update_many(coll, &filter, &pipeline, NULL, &reply, &be) ||
               sub_db_error(&be, "set ground_truth", err);
-    *modified = ok ? modified_count(&reply) : 0;
+    if (ok)
+        modified[side] += modified_count(&reply);
     bson_destroy(&filter);
     bson_destroy(&pipeline);
     bson_destroy(&reply);
-    return ok;
-}
-
-/* The median sample _id, read from the _id index (a skip over half its keys, about 0.1 s
- * per million samples); unset for an empty collection. */
-static bool median_id(mongoc_collection_t *coll, id_bound_t *mid, sub_error_t *err)
-{
-    bson_error_t be;
-    int64_t n = mongoc_collection_estimated_document_count(coll, NULL, NULL, NULL, &be);
-    mid->set = false;
-    if (n < 0)
-        return sub_db_error(&be, "count samples", err);
-    if (n < 2)
-        return true;
-    bson_t filter = BSON_INITIALIZER;
-    bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}", "sort", "{", "_id",
-                            BCON_INT32(1), "}", "skip", BCON_INT64(n / 2), "limit", BCON_INT64(1));
-    mongoc_cursor_t *c = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
-    const bson_t *doc;
-    bson_iter_t it;
-    if (mongoc_cursor_next(c, &doc) && bson_iter_init_find(&it, doc, "_id") &&
-        BSON_ITER_HOLDS_OID(&it)) {
-        bson_oid_copy(bson_iter_oid(&it), &mid->id);
-        mid->set = true;
-    }
-    bool ok = !mongoc_cursor_error(c, &be) || sub_db_error(&be, "find the median sample", err);
-    mongoc_cursor_destroy(c);
-    bson_destroy(opts);
-    return ok;
-}
-
-/* The update split in two halves at the median _id. */
-typedef struct {
-    const char *collection;
-    id_bound_t bounds[3]; /* open, median, open */
-    int64_t modified[2];
-} halves_t;
-
-static bool set_half(sub_db_t *conn, void *job, size_t i, sub_error_t *err)
-{
-    halves_t *h = job;
-    mongoc_collection_t *coll = mongoc_database_get_collection(conn->db, h->collection);
-    bool ok = set_range(coll, &h->bounds[i], &h->bounds[i + 1], &h->modified[i], err);
-    mongoc_collection_destroy(coll);
     return ok;
 }
 
@@ -287,11 +233,11 @@ static bool count_labeled(mongoc_collection_t *coll, int64_t *n, sub_error_t *er
 }
 
 /* Pass two: the single-label samples without a ground_truth. The server runs one update
- * on one core, so the samples are split at the median _id and two connections update the
- * halves at once. An _id range is walked along the _id index, which for ingested samples
- * is also their order on disk (openimages.h: sub_oi_sample_oid): each half reads and
- * writes only its half of the pages, where two _rand ranges would each scan the whole
- * collection (measured: 30 % slower).
+ * on one core, so two connections label _id ranges from both ends of the _id index
+ * (idranges.h). An _id range is walked along the _id index, which for ingested samples is
+ * also their order on disk (openimages.h: sub_oi_sample_oid): each range reads and writes
+ * only its own pages, where two _rand ranges would each scan the whole collection
+ * (measured: 30 % slower).
  * The labeled samples are counted between the passes, not after them: pass two only gives
  * labels to samples that had none, so the total is that count plus what it writes, and on
  * a first run the index is still empty there (counting its 380,000 keys after the passes
@@ -299,15 +245,11 @@ static bool count_labeled(mongoc_collection_t *coll, int64_t *n, sub_error_t *er
 static bool set_ground_truth(sub_db_t *db, mongoc_collection_t *coll, const char *collection,
                              sub_label_result_t *res, sub_error_t *err)
 {
-    halves_t h = {.collection = collection};
-    int64_t changed = 0, labeled = 0;
-    if (!relabel(coll, &changed, err) || !count_labeled(coll, &labeled, err) ||
-        !median_id(coll, &h.bounds[1], err))
-        return false;
-    /* without a median, one part: bounds[0] to bounds[1], both open */
-    bool ok = sub_parallel_run(db, 2, h.bounds[1].set ? 2 : 1, set_half, &h, err);
-    res->modified = changed + h.modified[0] + h.modified[1];
-    res->single_label = labeled + h.modified[0] + h.modified[1];
+    int64_t changed = 0, labeled = 0, added[2] = {0, 0};
+    bool ok = relabel(coll, &changed, err) && count_labeled(coll, &labeled, err) &&
+              sub_idranges_run(db, collection, SUB_IDRANGES_MIN, set_range, added, err);
+    res->modified = changed + added[0] + added[1];
+    res->single_label = labeled + added[0] + added[1];
     return ok;
 }
 

@@ -7,7 +7,8 @@
  * written (and get last_modified_at = now), so a second run writes nothing. Two passes:
  * the samples labeled before (SUB_LABEL_INDEX holds exactly them) are corrected where
  * their positive labels changed, then the single-label samples without a ground_truth
- * label get one, in two _id halves at once. (A ground_truth without a label on a sample
+ * label get one, in _id ranges on two connections (idranges.h). (A ground_truth without a label on
+ a sample
  * that is not single-label is not label's doing and is left alone.)
  *
  * The ground_truth _id is derived from the sample's: the same 4-byte timestamp, then the

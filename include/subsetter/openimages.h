@@ -106,7 +106,7 @@ void sub_oi_build_sample(const sub_oi_doc_ctx_t *ctx, uint64_t image, const sub_
  * writes are idempotent upserts. The split in the timestamp makes _id order the order the
  * ingest writes the samples in (split by split, each sorted by ImageID), so a walk along
  * the _id index reads and writes the collection's pages in their order on disk, as the
- * label stage's two halves do (with the ImageID alone, the three splits interleave along
+ * label stage's _id ranges do (with the ImageID alone, the three splits interleave along
  * the index and the first update after an ingest cost about 40 % more server CPU). */
 void sub_oi_sample_oid(int64_t created_at_ms, sub_oi_split_t split, uint64_t image,
                        bson_oid_t *oid);

@@ -4,7 +4,7 @@
  *
  * sub_pool_run() is the plain pool: images decoded on both cores, for instance.
  * sub_parallel_run() gives each thread its own database connection: mongod runs each
- * command on one core, so a stage made of independent commands (the halves of an update,
+ * command on one core, so a stage made of independent commands (the ranges of an update,
  * one aggregation per class) finishes sooner when they are sent on several connections. */
 #include <stdbool.h>
 #include <stddef.h>

@@ -23,8 +23,9 @@ target_link_libraries(test_source_fetch_cli PRIVATE subsetter_core)
 add_executable(image_probe ${CMAKE_SOURCE_DIR}/tests/unit/image_probe_main.c)
 target_link_libraries(image_probe PRIVATE subsetter_core)
 
-# The drivers of tests/integration/test_pixels.py, test_npz.py and test_splits.py.
-foreach(driver pixels npz splits)
+# The drivers of tests/integration/test_pixels.py, test_npz.py, test_splits.py and
+# test_idranges.py.
+foreach(driver pixels npz splits idranges)
   add_executable(${driver}_cli ${CMAKE_SOURCE_DIR}/tests/unit/${driver}_main.c)
   target_link_libraries(${driver}_cli PRIVATE subsetter_core)
 endforeach()
