@@ -63,14 +63,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: idranges_cli COLLECTION MIN_SIZE [DELAY_MS]\n");
         return 2;
     }
-    delay_ms = argc == 4 ? atol(argv[3]) : 0;
+    char *end = NULL;
+    long long min_size = strtoll(argv[2], &end, 10);
+    if (*end || min_size <= 0)
+        return fprintf(stderr, "idranges_cli: MIN_SIZE must be a positive number\n"), 2;
+    delay_ms = argc == 4 ? strtol(argv[3], &end, 10) : 0;
+    if (argc == 4 && (*end || delay_ms < 0))
+        return fprintf(stderr, "idranges_cli: DELAY_MS must be a number\n"), 2;
     sub_db_global_init();
     sub_config_t cfg = {0};
     sub_config_inputs_t in = {0};
     sub_db_t db = {0};
     sub_error_t err = {0};
     bool ok = sub_config_load(&in, &cfg, &err) && sub_db_open(&cfg, &db, &err) &&
-              sub_idranges_run(&db, argv[1], atoll(argv[2]), on_range, NULL, &err);
+              sub_idranges_run(&db, argv[1], min_size, on_range, NULL, &err);
     if (!ok)
         fprintf(stderr, "idranges_cli: [%s] %s\n", sub_code_name(err.code), err.msg);
     sub_db_close(&db);
