@@ -6,9 +6,11 @@ documents (pymongo), the survey with the reference generator's sample_count_for_
 the class draw with Python's random.Random(seed).sample, and the samples of a class with
 FiftyOne's take(n, seed) order (fmod(R, _rand)). No expected number is written here."""
 import csv
+import datetime
 import json
 import math
 import re
+import uuid
 
 import pytest
 from bson import ObjectId, json_util
@@ -17,7 +19,7 @@ from labelsample_support import (MIRROR_ARGS, SOURCE, World, db_single_counts, d
                                  dump, eligible_order, labels_of, manifest_single_counts,
                                  new_run, positives, run_ids, sample_count_for_num_classes,
                                  take_ids, take_multiplier)
-from test_ingest import SPLITS, make_mirror
+from test_ingest import SPLITS, Env, make_mirror
 
 COPIED_FIELDS = ("filepath", "_rand", "tags", "positive_labels", "negative_labels",
                  "ground_truth", "open_images_id", "metadata", "original_url")
@@ -589,3 +591,49 @@ def test_unsorted_ingest_selects_the_same_images(world):
         (ids_a, a, ca), (ids_b, b, cb) = per
         assert not ids_a & ids_b, "the two source datasets share sample _ids"
         assert ca == cb and a == b, (args, ca, cb)
+
+
+def test_label_in_many_ranges_from_both_ends(plain_server, tmp_path):
+    """At 100,000 samples label's second pass is cut into several _id ranges
+    (idranges.h: at least 20,000 samples each, a quarter of what is left at a time), taken
+    by two connections from both ends. The profiler shows the ranges; together they cover
+    the _id space once, and every single-label sample, counted here from the documents,
+    gets its ground_truth."""
+    w = World.__new__(World)
+    w.tmp, w.cwd, w.home = tmp_path, tmp_path / "cwd", tmp_path / "home"
+    w.cwd.mkdir()
+    w.home.mkdir()
+    w.env = Env(plain_server, f"lr_{uuid.uuid4().hex[:12]}", tmp_path)
+    w.mirror = tmp_path / "mirror"
+    w.manifest = make_mirror(w.mirror, "--seed", "11", "--train", "90000", "--validation",
+                             "4000", "--test", "6000")
+    w.ingest(w.mirror)
+    coll, db = w.coll(), w.db
+    single = coll.count_documents({"positive_labels.classifications": {"$size": 1}})
+    assert single == sum(w.manifest["splits"][s]["images_with_one_positive"] for s in SPLITS)
+    db.command("profile", 2)
+    try:
+        r = w.run("label", "single", "--json", timeout=600)
+    finally:
+        db.command("profile", 0)
+    assert r.rc == 0, r
+    assert r.json()["counts"] == {"samples": 100000, "single_label": single, "modified": single}
+    updates = [o for o in db.system.profile.find({"op": "update", "ns": f"{db.name}.{coll.name}"})
+               if "positive_labels.classifications" in o["command"]["q"]]
+    assert len(updates) >= 4, [o["command"]["q"] for o in updates]
+    # two connections: some ranges were being written at the same time
+    spans_in_time = sorted((o["ts"] - datetime.timedelta(milliseconds=o["millis"]), o["ts"])
+                           for o in updates)
+    assert any(b[0] < a[1] for a, b in zip(spans_in_time, spans_in_time[1:])), spans_in_time
+    spans = [((o["command"]["q"].get("_id") or {}).get("$gte"),
+              (o["command"]["q"].get("_id") or {}).get("$lt"),
+              o.get("nModified", 0)) for o in updates]
+    spans.sort(key=lambda s: (s[0] is not None, s[0] or ObjectId(b"\0" * 12)))
+    assert spans[0][0] is None and spans[-1][1] is None, spans
+    for a, b in zip(spans, spans[1:]):
+        assert a[1] is not None and a[1] == b[0], (a, b)
+    assert sum(s[2] for s in spans) == single, spans
+    assert coll.count_documents({"ground_truth.label": {"$type": "string"}}) == single
+    for d in coll.find({"positive_labels.classifications": {"$size": 1}},
+                       {"positive_labels": 1, "ground_truth": 1}).limit(2000):
+        assert d["ground_truth"]["label"] == positives(d)[0]["label"], d
