@@ -10,6 +10,7 @@
  * failure prints "idranges_cli: [CODE] message" on stderr and exits 1 (2 for a usage
  * error of the driver itself).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,19 +58,24 @@ static bool on_range(mongoc_collection_t *coll, const sub_id_bound_t *lo, const 
     return true;
 }
 
+/* A whole decimal number >= lo, or -1. */
+static long long number(const char *s, long long lo)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    return end != s && !*end && errno == 0 && v >= lo ? v : -1;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3 && argc != 4) {
+    long long min_size = argc >= 3 ? number(argv[2], 1) : -1;
+    long long delay = argc == 4 ? number(argv[3], 0) : 0;
+    if ((argc != 3 && argc != 4) || min_size < 0 || delay < 0) {
         fprintf(stderr, "usage: idranges_cli COLLECTION MIN_SIZE [DELAY_MS]\n");
         return 2;
     }
-    char *end = NULL;
-    long long min_size = strtoll(argv[2], &end, 10);
-    if (*end || min_size <= 0)
-        return fprintf(stderr, "idranges_cli: MIN_SIZE must be a positive number\n"), 2;
-    delay_ms = argc == 4 ? strtol(argv[3], &end, 10) : 0;
-    if (argc == 4 && (*end || delay_ms < 0))
-        return fprintf(stderr, "idranges_cli: DELAY_MS must be a number\n"), 2;
+    delay_ms = (long)delay;
     sub_db_global_init();
     sub_config_t cfg = {0};
     sub_config_inputs_t in = {0};
