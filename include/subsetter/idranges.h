@@ -13,7 +13,8 @@
  * after the other at full scale), and neither waits for a median before it starts.
  *
  * Ranges are [lo, hi) with either side possibly open; together they hold every _id of
- * the collection once. */
+ * the collection once. The _ids must be ObjectIds, as FiftyOne's sample ids are: a range
+ * bounded by an ObjectId matches no _id of another BSON type. */
 #include <stdbool.h>
 #include <stdint.h>
 
