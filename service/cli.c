@@ -304,6 +304,12 @@ int sub_cli_usage(const sub_cmd_ctx_t *ctx, const char *fmt, ...)
     return sub_cli_fail(ctx, &err);
 }
 
+int sub_cli_require(const sub_cmd_ctx_t *ctx, const char *name, const char **value)
+{
+    *value = sub_kvlist_get(&ctx->opts, name);
+    return *value && **value ? -1 : sub_cli_usage(ctx, "--%s is required", name);
+}
+
 void sub_cli_append_error(bson_t *doc, const sub_error_t *err)
 {
     bson_t e;

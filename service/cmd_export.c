@@ -46,12 +46,10 @@ static int parse_opts(sub_cmd_ctx_t *ctx, sub_export_opts_t *o)
     const char *f = sub_kvlist_get(&ctx->opts, "format");
     const char *m = sub_kvlist_get(&ctx->opts, "mode");
     memset(o, 0, sizeof *o);
-    o->dataset = sub_kvlist_get(&ctx->opts, "dataset");
-    o->out = sub_kvlist_get(&ctx->opts, "out");
-    if (!o->dataset || !*o->dataset)
-        return sub_cli_usage(ctx, "--dataset is required");
-    if (!o->out || !*o->out)
-        return sub_cli_usage(ctx, "--out is required");
+    int rc;
+    if ((rc = sub_cli_require(ctx, "dataset", &o->dataset)) >= 0 ||
+        (rc = sub_cli_require(ctx, "out", &o->out)) >= 0)
+        return rc;
     const char *seed = sub_kvlist_get(&ctx->opts, "seed");
     if (!f)
         return sub_cli_usage(ctx, "--format is required (imagefolder, manifest or npz)");

@@ -57,11 +57,10 @@ static int parse_opts(sub_cmd_ctx_t *ctx, sub_fetch_opts_t *o)
     int rc;
     const char *fb = sub_kvlist_get(&ctx->opts, "fallback");
     memset(o, 0, sizeof *o);
-    o->dataset = sub_kvlist_get(&ctx->opts, "dataset");
     o->base_url = sub_kvlist_get(&ctx->opts, "base-url");
     o->backfill = sub_kvlist_get(&ctx->opts, "no-backfill") == NULL;
-    if (!o->dataset)
-        return sub_cli_usage(ctx, "--dataset is required");
+    if ((rc = sub_cli_require(ctx, "dataset", &o->dataset)) >= 0)
+        return rc;
     if (fb && strcmp(fb, "original") != 0)
         return sub_cli_usage(ctx, "--fallback: the only fallback is 'original'");
     o->with_original = fb != NULL;

@@ -50,12 +50,10 @@ static int parse_opts(sub_cmd_ctx_t *ctx, opts_t *o)
     const char *thumb = sub_kvlist_get(&ctx->opts, "thumb");
     int64_t pc = 8, th = 128;
     memset(o, 0, sizeof *o);
-    o->dataset = sub_kvlist_get(&ctx->opts, "dataset");
-    o->out = sub_kvlist_get(&ctx->opts, "out");
-    if (!o->dataset || !*o->dataset)
-        return sub_cli_usage(ctx, "--dataset is required");
-    if (!o->out || !*o->out)
-        return sub_cli_usage(ctx, "--out is required");
+    int rc;
+    if ((rc = sub_cli_require(ctx, "dataset", &o->dataset)) >= 0 ||
+        (rc = sub_cli_require(ctx, "out", &o->out)) >= 0)
+        return rc;
     if (per_class && !sub_parse_int64(per_class, 1, 32, &pc))
         return sub_cli_usage(ctx, "--per-class: expected an integer in 1..32, got '%s'", per_class);
     if (thumb && !sub_parse_int64(thumb, 16, 512, &th))

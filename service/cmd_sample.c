@@ -41,14 +41,14 @@ static int parse_opts(sub_cmd_ctx_t *ctx, sub_sample_opts_t *o)
     o->dataset = sub_kvlist_get(&ctx->opts, "dataset");
     if (!o->dataset)
         o->dataset = "open-images-v7-full";
-    o->name = sub_kvlist_get(&ctx->opts, "name");
     o->classes = sub_kvlist_get(&ctx->opts, "classes");
     o->allow_augment = sub_kvlist_get(&ctx->opts, "allow-augment") != NULL;
     o->overwrite = sub_kvlist_get(&ctx->opts, "overwrite") != NULL;
     o->seed = 42;
     o->fiftyone_version = sub_config_get(&ctx->cfg, SUB_SET_FIFTYONE_VERSION);
-    if (!o->name)
-        return sub_cli_usage(ctx, "--name is required");
+    int rc = sub_cli_require(ctx, "name", &o->name);
+    if (rc >= 0)
+        return rc;
     if ((v = sub_kvlist_get(&ctx->opts, "num-classes"))) {
         if (!sub_parse_int64(v, 1, 100000, &n))
             return sub_cli_usage(ctx, "--num-classes: expected 1 to 100000, got '%s'", v);

@@ -36,12 +36,9 @@ void sub_id_range_append(bson_t *filter, const sub_id_bound_t *lo, const sub_id_
 static bool find_edge(mongoc_collection_t *coll, const sub_id_bound_t *from, bool up, int64_t size,
                       sub_id_bound_t *edge, sub_error_t *err)
 {
-    bson_t filter = BSON_INITIALIZER, range;
-    if (from->set) {
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &range);
-        BSON_APPEND_OID(&range, up ? "$gte" : "$lt", &from->id);
-        bson_append_document_end(&filter, &range);
-    }
+    static const sub_id_bound_t open = {.set = false};
+    bson_t filter = BSON_INITIALIZER;
+    sub_id_range_append(&filter, up ? from : &open, up ? &open : from);
     bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}", "sort", "{", "_id",
                             BCON_INT32(up ? 1 : -1), "}", "skip", BCON_INT64(up ? size : size - 1),
                             "limit", BCON_INT64(1));

@@ -111,6 +111,10 @@ int sub_cmd_end(sub_cmd_ctx_t *ctx, sub_db_t *db, const sub_run_t *run, bool beg
 int sub_cmd_end_own_json(sub_cmd_ctx_t *ctx, sub_db_t *db, const sub_run_t *run, bool began,
                          bool ok, const bson_t *counts, const sub_error_t *err);
 
+/* Points *value at the required option --name: -1 when it is there and not empty, else the
+ * exit code of the usage error it printed (the parse_opts convention: -1 goes on). */
+int sub_cli_require(const sub_cmd_ctx_t *ctx, const char *name, const char **value);
+
 /* A usage error for the command (exit 2), e.g. for a bad option value. */
 int sub_cli_usage(const sub_cmd_ctx_t *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
